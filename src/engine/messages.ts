@@ -1,0 +1,71 @@
+/**
+ * Everything that enters the core is an Input; everything the core concludes is an Event. Both are
+ * JSON-safe (decimals as strings) so that the journal, a shared-memory ring between threads, NATS
+ * and the WebSocket can carry them without conversion. The sequencer gives each one a sequence
+ * number and a nanosecond timestamp and journals it; inputs are replayed, events are the record.
+ */
+import type { Actor, OrderStatus, OrderType, Side, TimeInForce } from '../core/types.js';
+import type { ExecutionReportMsg, InstrumentStatusMsg, QuoteMsg, TradeMsg } from '../venues/venue.js';
+import type { FillWire, OrderWire } from '../oms/order.js';
+import type { PositionWire } from '../portfolio/portfolio.js';
+import type { KernelConfig } from './kernel-config.js';
+import type { RiskConfig } from '../risk/config.js';
+import type { RiskAlert, TradingState } from '../risk/engine.js';
+
+export interface OrderRequestWire {
+  symbol: string;
+  venue: string;
+  side: Side;
+  type: OrderType;
+  quantity: string;
+  price?: string;
+  timeInForce: TimeInForce;
+  clientOrderId: string;
+  account: string;
+  strategyId?: string;
+  traderId?: string;
+}
+
+export type Input =
+  | { type: 'system.start'; config: KernelConfig; nodeId: string; version: string; recovered: boolean }
+  | { type: 'system.stop'; reason: string; actor: Actor }
+  | { type: 'system.note'; event: string; detail: Record<string, unknown> }
+  | { type: 'timer' }
+  | { type: 'md.quote'; m: QuoteMsg }
+  | { type: 'md.trade'; m: TradeMsg }
+  | { type: 'md.status'; m: InstrumentStatusMsg }
+  | { type: 'exec'; r: ExecutionReportMsg }
+  | { type: 'venue.connection'; venue: string; up: boolean }
+  | { type: 'cmd.order.new'; actor: Actor; order: OrderRequestWire }
+  | { type: 'cmd.order.cancel'; actor: Actor; orderId: string }
+  | { type: 'cmd.order.replace'; actor: Actor; orderId: string; quantity?: string; price?: string }
+  | { type: 'cmd.strategy'; actor: Actor; strategyId: string; action: 'start' | 'stop' | 'pause'; reason?: string }
+  | { type: 'cmd.risk.limits'; actor: Actor; reason: string; config: RiskConfig }
+  | { type: 'cmd.risk.state'; actor: Actor; reason: string; scope: string; state: TradingState };
+
+export type InputType = Input['type'];
+
+export type Event =
+  | { type: 'system.started'; nodeId: string; version: string; recovered: boolean; openOrders: number }
+  | { type: 'system.stopping'; reason: string; actor: Actor; openOrders: number }
+  | { type: 'order.created'; order: OrderWire; actor: Actor }
+  | { type: 'order.updated'; order: OrderWire; from: OrderStatus; cause: string }
+  | { type: 'order.rejected'; order: OrderWire; reason: string; detail: Record<string, string>; actor: Actor }
+  | { type: 'order.transitionRefused'; orderId: string; from: OrderStatus; to: OrderStatus; cause: string }
+  | { type: 'order.cancelRequested'; orderId: string; actor: Actor }
+  | { type: 'order.replaceRequested'; orderId: string; newOrderId: string; quantity: string; price: string | null; actor: Actor }
+  | { type: 'order.requestRefused'; orderId: string; request: 'cancel' | 'replace'; reason: string; actor: Actor }
+  | { type: 'fill'; fill: FillWire }
+  | { type: 'position'; position: PositionWire }
+  | { type: 'exec.ignored'; venue: string; execId: string; clOrdId: string; reason: 'duplicate' | 'unknown_order' | 'stale' }
+  | { type: 'exec.anomaly'; orderId: string; detail: string }
+  | { type: 'strategy.state'; strategyId: string; from: string; to: string; actor: Actor; reason: string }
+  | { type: 'strategy.error'; strategyId: string; error: string; callback: string }
+  | { type: 'strategy.log'; strategyId: string; message: string; data?: Record<string, unknown> }
+  | { type: 'venue.connection'; venue: string; up: boolean }
+  | { type: 'system.note'; event: string; detail: Record<string, unknown> }
+  | { type: 'risk.alert'; alert: RiskAlert }
+  | { type: 'risk.limitsChanged'; old: RiskConfig; new: RiskConfig; actor: Actor; reason: string }
+  | { type: 'risk.stateChanged'; scope: string; from: TradingState; to: TradingState; actor: Actor; reason: string; detail: Record<string, string> };
+
+export type EventType = Event['type'];

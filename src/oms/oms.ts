@@ -1,0 +1,405 @@
+/**
+ * Order management: creates orders, runs them through pre-trade risk, drives the state machine from
+ * execution reports, books fills into the portfolio. Synchronous and deterministic: it runs inside
+ * the kernel, gets time and sequence from the input being processed, and hands venue messages to
+ * an outbox that the engine releases once the input is durable.
+ */
+import { formatDecimal, mul, parseDecimal, type Price, type Qty } from '../core/fixed.js';
+import type { InstrumentRegistry } from '../core/instruments.js';
+import type { Nanos } from '../core/time.js';
+import type { Actor, OrderStatus, OrderType, Side, TimeInForce } from '../core/types.js';
+import type { Event } from '../engine/messages.js';
+import type { Portfolio } from '../portfolio/portfolio.js';
+import type { PreTradeRisk, RiskVerdict } from '../risk/types.js';
+import type { ExecutionReportMsg, VenueCommand } from '../venues/venue.js';
+import { fillToWire, leavesQty, orderToWire, type Fill, type Order } from './order.js';
+import { canTransition, isOpen } from './order-state.js';
+
+export interface OmsHost {
+  readonly instruments: InstrumentRegistry;
+  readonly portfolio: Portfolio;
+  readonly risk: PreTradeRisk;
+  emit(e: Event): void;
+  send(venue: string, cmd: VenueCommand): void;
+  now(): Nanos;
+  seq(): number;
+  markPrice(symbol: string): Price | null;
+  onOrderUpdate(o: Order): void;
+  /** the order's open quantity or status may have changed (risk exposure bookkeeping) */
+  track(o: Order): void;
+  onFill(f: Fill, o: Order): void;
+}
+
+export interface NewOrderParams {
+  clientOrderId: string;
+  account: string;
+  strategyId: string | null;
+  traderId: string | null;
+  symbol: string;
+  venue: string;
+  side: Side;
+  type: OrderType;
+  timeInForce: TimeInForce;
+  quantity: Qty;
+  price: Price | null;
+}
+
+export class OrderManager {
+  readonly orders = new Map<string, Order>();
+  /** open orders by id, in creation order */
+  readonly open = new Map<string, Order>();
+  private readonly byClOrdId = new Map<string, string>();
+  private readonly clientIds = new Set<string>();
+  private readonly seenExecs = new Set<string>();
+  readonly fills: Fill[] = [];
+  private nextNo = 1;
+  private nextReq = 1;
+
+  constructor(private readonly host: OmsHost) {}
+
+  get(id: string): Order | undefined {
+    return this.orders.get(id);
+  }
+
+  hasClientOrderId(account: string, clientOrderId: string): boolean {
+    return this.clientIds.has(account + '|' + clientOrderId);
+  }
+
+  private newId(): string {
+    return 'O' + (this.nextNo++).toString();
+  }
+
+  /** Creates an order and runs it through risk. Returns it Rejected or PendingNew (sent). */
+  submit(p: NewOrderParams, actor: Actor): Order {
+    const now = this.host.now();
+    const id = this.newId();
+    const o: Order = {
+      id,
+      clOrdId: id,
+      clientOrderId: p.clientOrderId,
+      account: p.account,
+      strategyId: p.strategyId,
+      traderId: p.traderId,
+      symbol: p.symbol,
+      venue: p.venue,
+      side: p.side,
+      type: p.type,
+      timeInForce: p.timeInForce,
+      quantity: p.quantity,
+      price: p.price,
+      status: 'PendingNew',
+      filledQuantity: 0n,
+      filledNotional: 0n,
+      fees: 0n,
+      venueOrderId: null,
+      rejectReason: null,
+      rejectDetail: null,
+      replacesId: null,
+      replacedById: null,
+      prevStatus: null,
+      pendingReplace: null,
+      cancelRequests: 0,
+      uncertain: false,
+      createdTs: now,
+      updatedTs: now,
+      createdSeq: this.host.seq(),
+    };
+    const verdict = this.validate(o) ?? this.host.risk.checkNew(o, now);
+    this.orders.set(id, o);
+    this.clientIds.add(o.account + '|' + o.clientOrderId);
+    if (verdict) {
+      o.status = 'Rejected';
+      o.rejectReason = verdict.code;
+      o.rejectDetail = verdict.detail;
+      this.host.emit({ type: 'order.rejected', order: orderToWire(o), reason: verdict.code, detail: verdict.detail, actor });
+      return o;
+    }
+    this.open.set(id, o);
+    this.byClOrdId.set(o.clOrdId, id);
+    this.host.track(o);
+    this.host.emit({ type: 'order.created', order: orderToWire(o), actor });
+    this.host.send(o.venue, {
+      type: 'new',
+      clOrdId: o.clOrdId,
+      account: o.account,
+      symbol: o.symbol,
+      side: o.side,
+      orderType: o.type,
+      tif: o.timeInForce,
+      quantity: formatDecimal(o.quantity),
+      ...(o.price !== null ? { price: formatDecimal(o.price) } : {}),
+      selfTradeGroup: o.account,
+    });
+    return o;
+  }
+
+  /** Static validity that needs no limits: instrument, tick, lot, price presence. */
+  private validate(o: Order): RiskVerdict | null {
+    const inst = this.host.instruments.get(o.venue, o.symbol);
+    if (!inst) return { code: 'UNKNOWN_INSTRUMENT', detail: { venue: o.venue, symbol: o.symbol } };
+    if (o.quantity <= 0n) return { code: 'INVALID_QUANTITY', detail: { quantity: formatDecimal(o.quantity), reason: 'must be positive' } };
+    if (o.type === 'limit' && o.price === null) return { code: 'MISSING_PRICE', detail: { type: 'limit' } };
+    if (o.type === 'market' && o.price !== null) return { code: 'UNEXPECTED_PRICE', detail: { type: 'market' } };
+    if (o.price !== null && o.price <= 0n) return { code: 'INVALID_PRICE', detail: { price: formatDecimal(o.price), reason: 'must be positive' } };
+    return null;
+  }
+
+  cancel(orderId: string, actor: Actor): RiskVerdict | null {
+    const o = this.orders.get(orderId);
+    if (!o) return { code: 'UNKNOWN_ORDER', detail: { orderId } };
+    if (!isOpen(o.status)) return this.refuse(o, 'cancel', 'ORDER_NOT_OPEN', actor);
+    if (o.status === 'PendingCancel') return this.refuse(o, 'cancel', 'CANCEL_PENDING', actor);
+    const v = this.host.risk.checkCancel(o, this.host.now());
+    if (v) return this.refuse(o, 'cancel', v.code, actor, v);
+    this.sendCancel(o, actor);
+    return null;
+  }
+
+  /** Sends a cancel without risk checks: used by the kill switch and shutdown, which must never be throttled. */
+  forceCancel(o: Order, actor: Actor): void {
+    if (!isOpen(o.status)) return;
+    this.sendCancel(o, actor);
+  }
+
+  private sendCancel(o: Order, actor: Actor): void {
+    const clOrdId = `${o.id}-C${this.nextReq++}`;
+    this.byClOrdId.set(clOrdId, o.id);
+    o.cancelRequests++;
+    if (o.status !== 'PendingCancel' && canTransition(o.status, 'PendingCancel')) {
+      o.prevStatus = o.status;
+      this.transition(o, 'PendingCancel', 'cancel requested');
+    }
+    this.host.emit({ type: 'order.cancelRequested', orderId: o.id, actor });
+    this.host.send(o.venue, { type: 'cancel', clOrdId, origClOrdId: o.clOrdId, symbol: o.symbol, side: o.side });
+  }
+
+  replace(orderId: string, quantity: Qty | null, price: Price | null, actor: Actor): RiskVerdict | null {
+    const o = this.orders.get(orderId);
+    if (!o) return { code: 'UNKNOWN_ORDER', detail: { orderId } };
+    if (o.status !== 'New' && o.status !== 'PartiallyFilled') return this.refuse(o, 'replace', 'ORDER_NOT_REPLACEABLE', actor);
+    if (o.type !== 'limit') return this.refuse(o, 'replace', 'ORDER_NOT_REPLACEABLE', actor);
+    const newQty = quantity ?? o.quantity;
+    const newPrice = price ?? o.price;
+    if (newQty <= o.filledQuantity) {
+      return this.refuse(o, 'replace', 'INVALID_QUANTITY', actor, {
+        code: 'INVALID_QUANTITY',
+        detail: { quantity: formatDecimal(newQty), filled: formatDecimal(o.filledQuantity) },
+      });
+    }
+    if (newPrice !== null && newPrice <= 0n) return this.refuse(o, 'replace', 'INVALID_PRICE', actor);
+    const v = this.host.risk.checkReplace(o, newQty, newPrice, this.host.now());
+    if (v) return this.refuse(o, 'replace', v.code, actor, v);
+    const newId = this.newId();
+    o.pendingReplace = { orderId: newId, clOrdId: newId, quantity: newQty, price: newPrice };
+    o.prevStatus = o.status;
+    this.byClOrdId.set(newId, o.id);
+    this.transition(o, 'PendingReplace', 'replace requested');
+    this.host.emit({
+      type: 'order.replaceRequested',
+      orderId: o.id,
+      newOrderId: newId,
+      quantity: formatDecimal(newQty),
+      price: newPrice === null ? null : formatDecimal(newPrice),
+      actor,
+    });
+    this.host.send(o.venue, {
+      type: 'replace',
+      clOrdId: newId,
+      origClOrdId: o.clOrdId,
+      symbol: o.symbol,
+      side: o.side,
+      quantity: formatDecimal(newQty),
+      ...(newPrice !== null ? { price: formatDecimal(newPrice) } : {}),
+    });
+    return null;
+  }
+
+  private refuse(o: Order, request: 'cancel' | 'replace', reason: string, actor: Actor, v?: RiskVerdict): RiskVerdict {
+    this.host.emit({ type: 'order.requestRefused', orderId: o.id, request, reason, actor });
+    return v ?? { code: reason, detail: { orderId: o.id, status: o.status } };
+  }
+
+  /** Applies a state change if the state machine allows it; otherwise records the refusal. */
+  private transition(o: Order, to: OrderStatus, cause: string): boolean {
+    const from = o.status;
+    if (from === to && to !== 'PartiallyFilled') return true;
+    if (!canTransition(from, to)) {
+      this.host.emit({ type: 'order.transitionRefused', orderId: o.id, from, to, cause });
+      return false;
+    }
+    o.status = to;
+    o.updatedTs = this.host.now();
+    if (!isOpen(to)) {
+      this.open.delete(o.id);
+      o.pendingReplace = null;
+      o.prevStatus = null;
+    }
+    this.host.track(o);
+    this.host.emit({ type: 'order.updated', order: orderToWire(o), from, cause });
+    this.host.onOrderUpdate(o);
+    return true;
+  }
+
+  private statusAfterFill(o: Order): OrderStatus {
+    return o.filledQuantity >= o.quantity ? 'Filled' : 'PartiallyFilled';
+  }
+
+  onExecutionReport(r: ExecutionReportMsg): void {
+    const execKey = r.venue + ':' + r.execId;
+    if (this.seenExecs.has(execKey)) {
+      this.host.emit({ type: 'exec.ignored', venue: r.venue, execId: r.execId, clOrdId: r.clOrdId, reason: 'duplicate' });
+      return;
+    }
+    const id = this.byClOrdId.get(r.clOrdId) ?? (r.origClOrdId !== undefined ? this.byClOrdId.get(r.origClOrdId) : undefined);
+    const o = id === undefined ? undefined : this.orders.get(id);
+    if (!o || o.venue !== r.venue) {
+      this.host.emit({ type: 'exec.ignored', venue: r.venue, execId: r.execId, clOrdId: r.clOrdId, reason: 'unknown_order' });
+      return;
+    }
+    this.seenExecs.add(execKey);
+    if (r.venueOrderId !== undefined && o.venueOrderId === null) o.venueOrderId = r.venueOrderId;
+
+    switch (r.execType) {
+      case 'new':
+        if (o.status === 'PendingNew') this.transition(o, 'New', 'venue ack');
+        else if (o.status === 'PendingCancel' && o.prevStatus === 'PendingNew') o.prevStatus = 'New';
+        else this.host.emit({ type: 'exec.ignored', venue: r.venue, execId: r.execId, clOrdId: r.clOrdId, reason: 'stale' });
+        return;
+      case 'trade':
+        this.applyTrade(o, r);
+        return;
+      case 'canceled':
+        o.cancelRequests = 0;
+        this.transition(o, 'Canceled', r.text ?? 'venue canceled');
+        return;
+      case 'expired':
+        this.transition(o, 'Expired', r.text ?? 'venue expired');
+        return;
+      case 'replaced':
+        this.applyReplaced(o, r);
+        return;
+      case 'rejected':
+        if (o.pendingReplace && r.clOrdId === o.pendingReplace.clOrdId) {
+          this.restorePending(o, `replace rejected: ${r.reason ?? r.text ?? 'venue'}`);
+        } else if (o.status === 'PendingNew' || (o.status === 'PendingCancel' && o.prevStatus === 'PendingNew')) {
+          o.rejectReason = 'VENUE_' + (r.reason ?? 'REJECTED');
+          o.rejectDetail = { venue: r.venue, text: r.text ?? '' };
+          this.transition(o, 'Rejected', `venue reject ${r.reason ?? ''}`.trim());
+        } else {
+          this.host.emit({ type: 'exec.anomaly', orderId: o.id, detail: `reject for an order in ${o.status}: ${r.reason ?? ''}` });
+        }
+        return;
+      case 'cancelRejected':
+        if (o.status === 'PendingCancel' || o.status === 'PendingReplace') this.restorePending(o, `${o.status === 'PendingCancel' ? 'cancel' : 'replace'} rejected: ${r.reason ?? ''}`);
+        return;
+      case 'pendingCancel':
+      case 'pendingReplace':
+      case 'orderStatus':
+        return;
+    }
+  }
+
+  private restorePending(o: Order, cause: string): void {
+    const back = o.prevStatus ?? (o.filledQuantity > 0n ? 'PartiallyFilled' : 'New');
+    o.pendingReplace = null;
+    o.cancelRequests = 0;
+    o.prevStatus = null;
+    this.transition(o, back === 'PendingNew' ? 'New' : back, cause);
+  }
+
+  private applyTrade(o: Order, r: ExecutionReportMsg): void {
+    const qty = parseDecimal(r.lastQty, 'lastQty');
+    const px = parseDecimal(r.lastPx, 'lastPx');
+    const fee = parseDecimal(r.fee, 'fee');
+    if (qty <= 0n) {
+      this.host.emit({ type: 'exec.anomaly', orderId: o.id, detail: `trade with lastQty ${r.lastQty}` });
+      return;
+    }
+    if (o.filledQuantity + qty > o.quantity) {
+      // the venue says it traded: book it, but flag the overfill for operators
+      this.host.emit({ type: 'exec.anomaly', orderId: o.id, detail: `overfill: ${formatDecimal(o.filledQuantity + qty)} of ${formatDecimal(o.quantity)}` });
+    }
+    o.filledQuantity += qty;
+    o.filledNotional += mul(px, qty);
+    o.fees += fee;
+    const f: Fill = {
+      id: r.venue + ':' + r.execId,
+      orderId: o.id,
+      execId: r.execId,
+      account: o.account,
+      strategyId: o.strategyId,
+      symbol: o.symbol,
+      venue: o.venue,
+      side: o.side,
+      quantity: qty,
+      price: px,
+      fee,
+      liquidity: r.liquidity ?? null,
+      ts: BigInt(r.venueTs),
+      seq: this.host.seq(),
+    };
+    this.fills.push(f);
+    const pos = this.host.portfolio.applyFill(o.account, o.strategyId, o.symbol, o.side, qty, px, fee);
+    this.host.emit({ type: 'fill', fill: fillToWire(f) });
+    this.host.emit({ type: 'position', position: this.host.portfolio.toWire(pos, this.host.markPrice(o.symbol)) });
+
+    const full = o.filledQuantity >= o.quantity;
+    if (o.status === 'PendingCancel' || o.status === 'PendingReplace') {
+      if (full) this.transition(o, 'Filled', 'fill while pending');
+      else {
+        o.prevStatus = 'PartiallyFilled';
+        o.updatedTs = this.host.now();
+        this.host.emit({ type: 'order.updated', order: orderToWire(o), from: o.status, cause: 'fill while pending' });
+        this.host.onOrderUpdate(o);
+      }
+    } else {
+      this.transition(o, this.statusAfterFill(o), 'fill');
+    }
+    this.host.onFill(f, o);
+  }
+
+  private applyReplaced(o: Order, r: ExecutionReportMsg): void {
+    const pr = o.pendingReplace;
+    if (!pr || o.status !== 'PendingReplace') {
+      this.host.emit({ type: 'exec.anomaly', orderId: o.id, detail: `replaced report without a pending replace (status ${o.status})` });
+      return;
+    }
+    const now = this.host.now();
+    const n: Order = {
+      ...o,
+      id: pr.orderId,
+      clOrdId: pr.clOrdId,
+      quantity: pr.quantity,
+      price: pr.price,
+      status: o.filledQuantity > 0n ? 'PartiallyFilled' : 'New',
+      venueOrderId: r.venueOrderId ?? o.venueOrderId,
+      replacesId: o.id,
+      replacedById: null,
+      prevStatus: null,
+      pendingReplace: null,
+      cancelRequests: 0,
+      createdTs: now,
+      updatedTs: now,
+      createdSeq: this.host.seq(),
+    };
+    o.replacedById = n.id;
+    this.transition(o, 'Replaced', 'venue replaced');
+    this.orders.set(n.id, n);
+    this.open.set(n.id, n);
+    this.byClOrdId.set(n.clOrdId, n.id);
+    this.host.track(n);
+    this.host.emit({ type: 'order.created', order: orderToWire(n), actor: { id: n.strategyId ?? n.traderId ?? 'system', channel: 'replace' } });
+    this.host.onOrderUpdate(n);
+  }
+
+  /** Open orders matching a filter, in creation order. */
+  openOrders(filter?: (o: Order) => boolean): Order[] {
+    const out: Order[] = [];
+    for (const o of this.open.values()) if (!filter || filter(o)) out.push(o);
+    return out;
+  }
+
+  leaves(o: Order): Qty {
+    return leavesQty(o);
+  }
+}
