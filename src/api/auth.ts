@@ -13,7 +13,8 @@ export interface User {
   role: Role;
   /** SHA-256 hex of the bearer token */
   tokenSha256: string;
-  /** keypad PIN hash for the telephone channel */
+  /** four-digit operator number and keypad PIN hash for the telephone channel */
+  operatorCode?: string;
   pinSha256?: string;
 }
 
@@ -47,8 +48,8 @@ export class UserDirectory {
       if (bad) throw new Error(`users: the development user "${bad.id}" must not exist in the ${environment} environment`);
       return new UserDirectory(users);
     }
-    // dev PINs are the last four digits of 1000 + index, e.g. dev-risk → 1001; documented in the README
-    const dev = DEV_USERS.map((u, i) => ({ ...u, tokenSha256: sha256Hex(u.id), pinSha256: sha256Hex(String(1000 + i)) }));
+    // dev telephone credentials: operator 1000 + index, PIN 9000 + index (dev-risk: 1001 / 9001); in the README
+    const dev = DEV_USERS.map((u, i) => ({ ...u, tokenSha256: sha256Hex(u.id), operatorCode: String(1000 + i), pinSha256: sha256Hex(String(9000 + i)) }));
     return new UserDirectory([...dev, ...users]);
   }
 
@@ -64,8 +65,8 @@ export class UserDirectory {
     return this.byId.get(id);
   }
 
-  checkPin(id: string, pin: string): User | undefined {
-    const u = this.byId.get(id);
+  checkOperatorPin(operatorCode: string, pin: string): User | undefined {
+    const u = [...this.byId.values()].find((x) => x.operatorCode === operatorCode);
     if (!u?.pinSha256) return undefined;
     const h = sha256Hex(pin);
     return timingSafeEqual(Buffer.from(h), Buffer.from(u.pinSha256)) ? u : undefined;

@@ -13,6 +13,7 @@ import { isOpen } from '../oms/order-state.js';
 import { unrealizedPnl, averagePrice } from '../portfolio/portfolio.js';
 import { riskConfigSchema } from '../risk/config.js';
 import { hasRole, UserDirectory, type Role, type User } from './auth.js';
+import { registerKillRoutes, type IvrOptions } from './kill-routes.js';
 
 const decimal = z.string().regex(/^\d{1,20}(\.\d{1,8})?$/, 'must be a positive decimal string with at most 8 decimals, e.g. "100.25"');
 
@@ -85,6 +86,7 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
 export interface ApiContext {
   node: BulwarkNode;
   users: UserDirectory;
+  ivr?: IvrOptions;
 }
 
 export function actorOf(req: FastifyRequest, user: User | undefined, channel = 'api'): Actor {
@@ -350,6 +352,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
     return k.risk.alerts.slice(-limit).reverse();
   });
 
+  registerKillRoutes(app, ctx, ctx.ivr ?? {});
   return app;
 }
 

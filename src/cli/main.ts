@@ -10,6 +10,7 @@ import { UserDirectory } from '../api/auth.js';
 import { BulwarkNode, VERSION } from '../engine/node.js';
 import { replayJournal } from '../engine/replay.js';
 import { ConfigError, loadConfig } from '../ops/config.js';
+import { registerKillCommands } from './kill.js';
 
 const program = new Command();
 program.name('bulwark').description('Bulwark trading platform').version(VERSION).exitOverride();
@@ -97,6 +98,8 @@ program
     process.stdout.write(`lastSeq ${r.lastSeq}\ndigest ${r.digest}\n`);
     process.stderr.write(`replayed ${r.records} records (${r.inputs} inputs) in ${ms.toFixed(0)} ms\n`);
   });
+
+registerKillCommands(program);
 
 try {
   await program.parseAsync(process.argv);

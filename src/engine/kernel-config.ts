@@ -33,4 +33,7 @@ export interface KernelConfig {
   accounts: AccountSpec[];
   strategies: StrategySpec[];
   risk: RiskConfig;
+  /** venue capabilities the core needs (mass cancel); absent → individual cancels */
+  venues?: { id: string; supportsMassCancel: boolean }[];
+  killSwitch?: { timeoutMs: number; maxRetries: number };
 }

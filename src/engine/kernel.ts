@@ -17,6 +17,7 @@ import { orderToWire, type Fill, type Order } from '../oms/order.js';
 import { OrderManager, type OmsHost } from '../oms/oms.js';
 import { Portfolio } from '../portfolio/portfolio.js';
 import { RiskEngine } from '../risk/engine.js';
+import { KillSwitch, KILL_SCOPES, type KillScopeType } from '../risk/kill-switch.js';
 import type { Strategy, StrategyContext, StrategyOrderRequest, StrategyState } from '../strategies/api.js';
 import { createStrategy } from '../strategies/registry.js';
 import type { VenueCommand } from '../venues/venue.js';
@@ -45,6 +46,10 @@ interface StrategyRuntime {
 /** Result of processing one input, for the caller that submitted it (e.g. the API). */
 export interface ProcessResult {
   order?: Order;
+  /** kill-switch activation id */
+  kill?: string;
+  /** a reset still waiting for another approver */
+  awaiting?: string;
   error?: { code: string; detail: Record<string, string> };
 }
 
@@ -54,6 +59,8 @@ export class Kernel {
   readonly portfolio = new Portfolio();
   readonly oms: OrderManager;
   readonly risk: RiskEngine;
+  readonly killSwitch: KillSwitch;
+  private massCancelVenues = new Set<string>();
   readonly strategies = new Map<string, StrategyRuntime>();
   private readonly subscribers = new Map<string, StrategyRuntime[]>();
   private bars: BarBuilder;
@@ -80,6 +87,26 @@ export class Kernel {
       track: (o) => this.risk.onOrderChange(o),
     };
     this.oms = new OrderManager(host);
+    this.killSwitch = new KillSwitch({
+      oms: this.oms,
+      get now() {
+        return host.now();
+      },
+      emit: (e) => this.sink.event(e),
+      send: (venue, cmd) => this.sink.command({ venue, cmd }),
+      supportsMassCancel: (v) => this.massCancelVenues.has(v),
+      strategies: () => [...this.strategies.values()].map((rt) => ({ id: rt.spec.id, account: rt.spec.account, traderId: rt.spec.traderId ?? null, running: rt.state !== 'stopped' })),
+      stopStrategy: (id, actor, reason) => {
+        const rt = this.strategies.get(id);
+        if (rt) this.setStrategyState(rt, 'stopped', actor, reason);
+      },
+    });
+    this.risk.addGuard(this.killSwitch.guard);
+    this.risk.onAutoKill = (scopeKey, reason) => {
+      const [type, ...rest] = scopeKey.split(':');
+      if (!KILL_SCOPES.includes(type as KillScopeType)) return;
+      this.killSwitch.activate({ type: type as KillScopeType, ...(rest.length ? { id: rest.join(':') } : {}) }, { id: 'risk-engine', channel: 'auto' }, reason);
+    };
     this.bars = new BarBuilder(1_000_000_000n);
   }
 
@@ -178,6 +205,14 @@ export class Kernel {
       case 'cmd.risk.state':
         this.risk.setState(input.scope, input.state, input.actor, input.reason);
         return {};
+      case 'cmd.kill': {
+        const r = this.killSwitch.activate(input.scope, input.actor, input.reason);
+        return r.error ? { error: r.error } : { kill: r.activation!.id };
+      }
+      case 'cmd.kill.reset': {
+        const r = this.killSwitch.reset(input.activationId, input.actor, input.reason);
+        return r.error ? { error: r.error } : { kill: input.activationId, ...(r.awaiting ? { awaiting: r.awaiting } : {}) };
+      }
     }
   }
 
@@ -192,6 +227,8 @@ export class Kernel {
     for (const a of config.accounts) this.portfolio.openAccount(a.id, a.currency, parseDecimal(a.cash, `accounts.${a.id}.cash`));
     this.bars = new BarBuilder(BigInt(config.barIntervalMs) * 1_000_000n);
     this.risk.configure(config.risk);
+    this.massCancelVenues = new Set((config.venues ?? []).filter((v) => v.supportsMassCancel).map((v) => v.id));
+    if (config.killSwitch) this.killSwitch.configure(config.killSwitch.timeoutMs, config.killSwitch.maxRetries);
     this.config = config;
     this.started = true;
     for (const spec of config.strategies) {
@@ -285,7 +322,7 @@ export class Kernel {
         clientOrderId: w.clientOrderId,
         account: w.account,
         strategyId: w.strategyId ?? null,
-        traderId: w.traderId ?? (actor.channel === 'strategy' ? null : actor.id),
+        traderId: w.traderId ?? null,
         symbol: w.symbol,
         venue: w.venue,
         side: w.side,
@@ -300,6 +337,7 @@ export class Kernel {
   }
 
   private routeOrderUpdate(o: Order): void {
+    this.killSwitch.onOrderUpdate(o);
     if (o.strategyId === null) return;
     const rt = this.strategies.get(o.strategyId);
     if (!rt || rt.state === 'stopped') return;
@@ -361,7 +399,7 @@ export class Kernel {
         this.sink.event({ type: 'strategy.error', strategyId: rt.spec.id, error: (e as Error).message, callback: 'onStop' });
       }
       // a stopped strategy leaves nothing working at the venues
-      for (const o of this.oms.openOrders((x) => x.strategyId === rt.spec.id)) this.oms.forceCancel(o, actor);
+      for (const o of this.oms.openOrders((x) => x.strategyId === rt.spec.id && x.status !== 'PendingCancel')) this.oms.forceCancel(o, actor);
     }
   }
 
@@ -374,11 +412,12 @@ export class Kernel {
     for (const b of bars) this.dispatchMd(instrumentKey(b.venue, b.symbol), (rt) => rt.strategy.onBar(rt.ctx, b), 'onBar');
     for (const rt of this.strategies.values()) if (rt.state === 'running') this.guard(rt, 'onTimer', () => rt.strategy.onTimer(rt.ctx, now));
     this.risk.onTimer(now);
+    this.killSwitch.onTimer(now);
   }
 
   private stopAll(reason: string, actor: Actor): void {
     for (const rt of this.strategies.values()) if (rt.state !== 'stopped') this.setStrategyState(rt, 'stopped', actor, reason);
-    for (const o of this.oms.openOrders()) this.oms.forceCancel(o, actor);
+    for (const o of this.oms.openOrders((x) => x.status !== 'PendingCancel')) this.oms.forceCancel(o, actor);
     this.sink.event({ type: 'system.stopping', reason, actor, openOrders: this.oms.open.size });
   }
 

@@ -11,6 +11,7 @@ import type { PositionWire } from '../portfolio/portfolio.js';
 import type { KernelConfig } from './kernel-config.js';
 import type { RiskConfig } from '../risk/config.js';
 import type { RiskAlert, TradingState } from '../risk/engine.js';
+import type { KillScope } from '../risk/kill-switch.js';
 
 export interface OrderRequestWire {
   symbol: string;
@@ -41,7 +42,9 @@ export type Input =
   | { type: 'cmd.order.replace'; actor: Actor; orderId: string; quantity?: string; price?: string }
   | { type: 'cmd.strategy'; actor: Actor; strategyId: string; action: 'start' | 'stop' | 'pause'; reason?: string }
   | { type: 'cmd.risk.limits'; actor: Actor; reason: string; config: RiskConfig }
-  | { type: 'cmd.risk.state'; actor: Actor; reason: string; scope: string; state: TradingState };
+  | { type: 'cmd.risk.state'; actor: Actor; reason: string; scope: string; state: TradingState }
+  | { type: 'cmd.kill'; actor: Actor; scope: KillScope; reason: string }
+  | { type: 'cmd.kill.reset'; actor: Actor; activationId: string; reason: string };
 
 export type InputType = Input['type'];
 
@@ -66,6 +69,14 @@ export type Event =
   | { type: 'system.note'; event: string; detail: Record<string, unknown> }
   | { type: 'risk.alert'; alert: RiskAlert }
   | { type: 'risk.limitsChanged'; old: RiskConfig; new: RiskConfig; actor: Actor; reason: string }
-  | { type: 'risk.stateChanged'; scope: string; from: TradingState; to: TradingState; actor: Actor; reason: string; detail: Record<string, string> };
+  | { type: 'risk.stateChanged'; scope: string; from: TradingState; to: TradingState; actor: Actor; reason: string; detail: Record<string, string> }
+  | { type: 'kill.activated'; activationId: string; scope: string; actor: Actor; reason: string }
+  | { type: 'kill.refused'; scope: string; actor: Actor; reason: string }
+  | { type: 'kill.cancelsSent'; activationId: string; orders: number; massCancels: number; cancels: number; strategiesStopped: string[] }
+  | { type: 'kill.confirmed'; activationId: string; orderId: string; status: OrderStatus }
+  | { type: 'kill.completed'; activationId: string; orders: number; durationNs: string }
+  | { type: 'kill.escalated'; activationId: string; severity: 'critical'; uncertainOrders: string[]; retry: number; retrying: boolean; message: string }
+  | { type: 'kill.resetApproved'; activationId: string; actor: Actor; reason: string; approvals: number }
+  | { type: 'kill.reset'; activationId: string; scope: string; actors: Actor[]; reason: string };
 
 export type EventType = Event['type'];

@@ -161,6 +161,17 @@ export class OrderManager {
     this.sendCancel(o, actor);
   }
 
+  /** Marks an order as being cancelled by a mass cancel already sent to its venue. */
+  markCancelPending(o: Order, actor: Actor): void {
+    if (!isOpen(o.status)) return;
+    o.cancelRequests++;
+    if (o.status !== 'PendingCancel' && canTransition(o.status, 'PendingCancel')) {
+      o.prevStatus = o.status;
+      this.transition(o, 'PendingCancel', 'mass cancel requested');
+    }
+    this.host.emit({ type: 'order.cancelRequested', orderId: o.id, actor });
+  }
+
   private sendCancel(o: Order, actor: Actor): void {
     const clOrdId = `${o.id}-C${this.nextReq++}`;
     this.byClOrdId.set(clOrdId, o.id);
@@ -285,6 +296,9 @@ export class OrderManager {
           o.rejectReason = 'VENUE_' + (r.reason ?? 'REJECTED');
           o.rejectDetail = { venue: r.venue, text: r.text ?? '' };
           this.transition(o, 'Rejected', `venue reject ${r.reason ?? ''}`.trim());
+        } else if (r.reason === 'UNKNOWN_ORDER') {
+          // the answer to a status request: the venue does not know this order, so it cannot trade
+          this.transition(o, 'Canceled', 'unknown at venue');
         } else {
           this.host.emit({ type: 'exec.anomaly', orderId: o.id, detail: `reject for an order in ${o.status}: ${r.reason ?? ''}` });
         }

@@ -101,6 +101,13 @@ export const nodeConfigSchema = z
     venues: z.array(venueSchema).min(1),
     strategies: z.array(strategySchema).default([]),
     risk: riskConfigSchema.default(DEFAULT_RISK_CONFIG),
+    killSwitch: z
+      .object({
+        timeoutMs: z.number().int().min(10).max(60_000).default(2000),
+        maxRetries: z.number().int().min(0).max(100).default(5),
+      })
+      .strict()
+      .default({ timeoutMs: 2000, maxRetries: 5 }),
   })
   .strict();
 
@@ -236,5 +243,7 @@ export function kernelConfigOf(cfg: NodeConfig): KernelConfig {
     accounts: cfg.accounts,
     strategies: cfg.strategies.map((s) => ({ id: s.id, class: s.class, account: s.account, ...(s.traderId ? { traderId: s.traderId } : {}), autoStart: s.autoStart, params: s.params })),
     risk: cfg.risk,
+    venues: cfg.venues.map((v) => ({ id: v.id, supportsMassCancel: v.supportsMassCancel })),
+    killSwitch: cfg.killSwitch,
   };
 }

@@ -24,7 +24,8 @@ export const limitValuesSchema = z
     concentrationMinGross: dec,
     /** loss (positive number) since session start that trips the daily-loss state */
     maxDailyLoss: dec,
-    dailyLossAction: z.enum(['REDUCING', 'HALTED']),
+    /** REDUCING: only exposure-reducing orders; HALTED: no orders; KILL: the kill switch for that scope */
+    dailyLossAction: z.enum(['REDUCING', 'HALTED', 'KILL']),
     maxOrdersPerSecond: count,
     maxOrdersPerMinute: count,
     /** new + cancel + replace messages per second */

@@ -61,7 +61,7 @@ interface CompiledLimits {
   maxConcentrationPct?: bigint;
   concentrationMinGross?: Money;
   maxDailyLoss?: Money;
-  dailyLossAction: TradingState;
+  dailyLossAction: TradingState | 'KILL';
   maxOrdersPerSecond?: number;
   maxOrdersPerMinute?: number;
   maxMessagesPerSecond?: number;
@@ -196,6 +196,9 @@ export class RiskEngine implements PreTradeRisk {
   get currentConfig(): RiskConfig {
     return this.config;
   }
+
+  /** called when a breach is configured to pull the kill switch (scope key, reason) */
+  onAutoKill: ((scope: string, reason: string) => void) | null = null;
 
   addGuard(g: RiskGuard): void {
     this.guards.push(g);
@@ -626,7 +629,9 @@ export class RiskEngine implements PreTradeRisk {
     const loss = pnl < 0n ? -pnl : 0n;
     this.utilization(a.key, 'maxDailyLoss', loss, r.maxDailyLoss);
     if (loss > r.maxDailyLoss && a.state === 'ACTIVE') {
-      this.setState(a.key, r.dailyLossAction, SYSTEM_ACTOR, 'daily loss limit breached', { loss: s(loss), limit: s(r.maxDailyLoss) });
+      const detail = { loss: s(loss), limit: s(r.maxDailyLoss) };
+      this.setState(a.key, r.dailyLossAction === 'KILL' ? 'HALTED' : r.dailyLossAction, SYSTEM_ACTOR, 'daily loss limit breached', detail);
+      if (r.dailyLossAction === 'KILL') this.onAutoKill?.(a.key, `daily loss limit breached: loss ${detail.loss} > ${detail.limit}`);
     }
   }
 

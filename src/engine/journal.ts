@@ -1,0 +1,1187 @@
+/**
+ * The event journal: the system of record. Every input the sequencer stamps, and every event the
+ * core derives from it, is appended here before its effects leave the process; state is a fold
+ * over these records.
+ *
+ * On disk it is a directory of append-only segment files. Each record carries a CRC-32 of its body
+ * (to tell a torn write from a good one) and the SHA-256 of the previous record's body (so the
+ * whole journal is one hash chain an examiner can verify). The exact bytes are documented in
+ * docs/journal-format.md.
+ *
+ * Writing uses group commit: `append` only encodes into an in-memory batch and returns, so the
+ * hot path never waits. A flush loop writes the batch with one `writev` and one `fdatasync` while
+ * the next batch accumulates: when the disk is slow, batches grow instead of latency exploding.
+ * Callers learn durability through `durableSeq`, `whenDurable` and `onDurable`.
+ */
+import { createHash, hash as oneShotHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { crc32 } from 'node:zlib';
+
+// ---------------------------------------------------------------------------------------------
+// Record model
+// ---------------------------------------------------------------------------------------------
+
+export type JournalKind = 'input' | 'event';
+
+/** JSON-safe: decimals travel as strings and nothing inside is a bigint. */
+export interface JournalPayload {
+  type: string;
+  [k: string]: unknown;
+}
+
+export interface JournalRecord {
+  seq: number;
+  /** Epoch nanoseconds stamped by the sequencer. */
+  ts: bigint;
+  kind: JournalKind;
+  payload: JournalPayload;
+}
+
+/** A record as read back: `hash` is the SHA-256 of its body, the next record's `prevHash`. */
+export interface JournalEntry extends JournalRecord {
+  hash: Buffer;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Format constants (docs/journal-format.md)
+// ---------------------------------------------------------------------------------------------
+
+export const JOURNAL_FORMAT_VERSION = 1;
+export const SEGMENT_MAGIC = 'BLWKJRNL';
+export const SEGMENT_HEADER_BYTES = 64;
+/** Length (u32) + CRC-32 (u32) in front of every record body. */
+export const RECORD_PREFIX_BYTES = 8;
+/** version, kind, seq, ts, prevHash: everything in a body before the payload. */
+export const RECORD_BODY_FIXED_BYTES = 50;
+export const MAX_RECORD_BODY_BYTES = 256 * 1024 * 1024;
+export const HASH_BYTES = 32;
+
+const MAGIC = Buffer.from(SEGMENT_MAGIC, 'latin1');
+const KIND_INPUT = 1;
+const KIND_EVENT = 2;
+const ZERO_HASH: Buffer = Buffer.alloc(HASH_BYTES);
+const SEGMENT_NAME_RE = /^(\d{20})\.seg$/;
+const I64_MIN = -(2n ** 63n);
+const I64_MAX = 2n ** 63n - 1n;
+const TWO_32 = 4294967296;
+
+// Body field offsets.
+const B_VERSION = 0;
+const B_KIND = 1;
+const B_SEQ = 2;
+const B_TS = 10;
+const B_PREV = 18;
+const B_PAYLOAD = RECORD_BODY_FIXED_BYTES;
+
+// Segment header field offsets.
+const H_VERSION = 8;
+const H_LENGTH = 10;
+const H_FIRST_SEQ = 16;
+const H_PREV = 24;
+const H_CRC = 60;
+
+const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
+const MIN_SEGMENT_BYTES = 1024;
+/** Appends are encoded into chunks of this size; a batch is a list of slices of them. */
+const CHUNK_BYTES = 1024 * 1024;
+/** Written-out chunks kept for reuse: steady appends then allocate nothing but the record hash. */
+const MAX_FREE_CHUNKS = 8;
+/** Linux IOV_MAX: most buffers one writev accepts. */
+const IOV_MAX = 1024;
+
+const sha256: (data: Buffer) => Buffer =
+  typeof oneShotHash === 'function'
+    ? (data) => oneShotHash('sha256', data, 'buffer')
+    : (data) => createHash('sha256').update(data).digest();
+
+export function segmentFileName(firstSeq: number): string {
+  return `${String(firstSeq).padStart(20, '0')}.seg`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/** The journal on disk is not what was written: refuses open and fails reads. */
+export class JournalCorruptError extends Error {
+  constructor(
+    /** Segment file name, e.g. 00000000000000000001.seg */
+    readonly segment: string,
+    /** The first seq that cannot be trusted (everything before it verified). */
+    readonly seq: number,
+    /** Byte offset in the segment where the problem was found. */
+    readonly offset: number,
+    readonly reason: string,
+  ) {
+    super(`journal segment ${segment}, seq ${seq}, offset ${offset}: ${reason}`);
+    this.name = 'JournalCorruptError';
+  }
+}
+
+/** An append whose seq is not exactly lastSeq + 1. Nothing was appended. */
+export class JournalSequenceError extends Error {
+  constructor(
+    readonly expected: number,
+    readonly got: number,
+  ) {
+    super(`journal append out of sequence: expected seq ${expected}, got ${got}`);
+    this.name = 'JournalSequenceError';
+  }
+}
+
+/** The disk refused a write or sync. The journal stops: nothing after this is durable. */
+export class JournalWriteError extends Error {
+  constructor(message: string, options: { cause: unknown }) {
+    super(message, options);
+    this.name = 'JournalWriteError';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Low-level encoding and checks shared by writer, recovery, reader and verifier
+// ---------------------------------------------------------------------------------------------
+
+function writeU64(buf: Buffer, off: number, n: number): void {
+  buf.writeUInt32LE(n >>> 0, off);
+  buf.writeUInt32LE(Math.floor(n / TWO_32), off + 4);
+}
+
+/** Returns -1 when the value does not fit a JS safe integer. */
+function readU64(buf: Buffer, off: number): number {
+  const hi = buf.readUInt32LE(off + 4);
+  if (hi > 0x1fffff) return -1;
+  return hi * TWO_32 + buf.readUInt32LE(off);
+}
+
+function encodeSegmentHeader(firstSeq: number, prevHash: Buffer): Buffer {
+  const h = Buffer.alloc(SEGMENT_HEADER_BYTES);
+  MAGIC.copy(h, 0);
+  h.writeUInt16LE(JOURNAL_FORMAT_VERSION, H_VERSION);
+  h.writeUInt16LE(SEGMENT_HEADER_BYTES, H_LENGTH);
+  writeU64(h, H_FIRST_SEQ, firstSeq);
+  prevHash.copy(h, H_PREV);
+  h.writeUInt32LE(crc32(h.subarray(0, H_CRC)), H_CRC);
+  return h;
+}
+
+interface SegmentHeader {
+  firstSeq: number;
+  prevHash: Buffer;
+}
+
+/** A parsed header, or the reason it is not one. */
+function decodeSegmentHeader(buf: Buffer, nameSeq: number): SegmentHeader | string {
+  if (buf.length < SEGMENT_HEADER_BYTES) {
+    return `segment is ${buf.length} bytes, shorter than its ${SEGMENT_HEADER_BYTES}-byte header`;
+  }
+  if (buf.compare(MAGIC, 0, MAGIC.length, 0, MAGIC.length) !== 0) return 'bad magic (not a journal segment)';
+  const version = buf.readUInt16LE(H_VERSION);
+  if (version !== JOURNAL_FORMAT_VERSION) return `unsupported segment format version ${version}`;
+  const length = buf.readUInt16LE(H_LENGTH);
+  if (length !== SEGMENT_HEADER_BYTES) return `unexpected header length ${length}`;
+  if (crc32(buf.subarray(0, H_CRC)) !== buf.readUInt32LE(H_CRC)) return 'segment header checksum mismatch';
+  const firstSeq = readU64(buf, H_FIRST_SEQ);
+  if (firstSeq !== nameSeq) return `header says first seq ${firstSeq} but the file name says ${nameSeq}`;
+  return { firstSeq, prevHash: buf.subarray(H_PREV, H_PREV + HASH_BYTES) };
+}
+
+const FRAME_INCOMPLETE = -1;
+const FRAME_BAD_LENGTH = -2;
+const FRAME_BAD_CHECKSUM = -3;
+
+/** Body length of the frame at `off` if it is in range and complete, else a FRAME_* code. */
+function frameLength(buf: Buffer, off: number, end: number): number {
+  if (end - off < RECORD_PREFIX_BYTES) return FRAME_INCOMPLETE;
+  const len = buf.readUInt32LE(off);
+  if (len < RECORD_BODY_FIXED_BYTES || len > MAX_RECORD_BODY_BYTES) return FRAME_BAD_LENGTH;
+  if (end - off - RECORD_PREFIX_BYTES < len) return FRAME_INCOMPLETE;
+  return len;
+}
+
+/** Body length of the frame at `off` if it is complete and its checksum holds, else a FRAME_* code. */
+function inspectFrame(buf: Buffer, off: number, end: number): number {
+  const len = frameLength(buf, off, end);
+  if (len < 0) return len;
+  const bodyStart = off + RECORD_PREFIX_BYTES;
+  if (crc32(buf.subarray(bodyStart, bodyStart + len)) !== buf.readUInt32LE(off + 4)) return FRAME_BAD_CHECKSUM;
+  return len;
+}
+
+function frameProblem(code: number): string {
+  if (code === FRAME_INCOMPLETE) return 'incomplete record (cut off before its declared length)';
+  if (code === FRAME_BAD_LENGTH) return 'record length field out of range';
+  return 'record checksum mismatch';
+}
+
+/**
+ * Whether any well-formed record starts after `from`. This is what separates a torn tail (garbage
+ * or zeros to the end of the file) from damage in the middle of the journal.
+ */
+function hasValidFrameAfter(buf: Buffer, from: number, end: number): boolean {
+  for (let o = from; o + RECORD_PREFIX_BYTES + RECORD_BODY_FIXED_BYTES <= end; o++) {
+    const len = buf.readUInt32LE(o);
+    if (len < RECORD_BODY_FIXED_BYTES || len > end - o - RECORD_PREFIX_BYTES) continue;
+    const b = o + RECORD_PREFIX_BYTES;
+    if (buf[b + B_VERSION] !== JOURNAL_FORMAT_VERSION) continue;
+    const kind = buf[b + B_KIND];
+    if (kind !== KIND_INPUT && kind !== KIND_EVENT) continue;
+    if (crc32(buf.subarray(b, b + len)) === buf.readUInt32LE(o + 4)) return true;
+  }
+  return false;
+}
+
+function isAllZero(buf: Buffer): boolean {
+  for (let i = 0; i < buf.length; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+function parsePayload(buf: Buffer, start: number, end: number): JournalPayload | undefined {
+  let p: unknown;
+  try {
+    p = JSON.parse(buf.toString('utf8', start, end));
+  } catch {
+    return undefined;
+  }
+  if (typeof p !== 'object' || p === null || typeof (p as { type?: unknown }).type !== 'string') return undefined;
+  return p as JournalPayload;
+}
+
+interface SegmentFile {
+  name: string;
+  path: string;
+  firstSeq: number;
+}
+
+function toSegmentFiles(dir: string, names: string[]): SegmentFile[] {
+  const out: SegmentFile[] = [];
+  for (const name of names) {
+    const m = SEGMENT_NAME_RE.exec(name);
+    if (m === null) continue;
+    const firstSeq = Number(m[1]);
+    if (!Number.isSafeInteger(firstSeq)) {
+      throw new JournalCorruptError(name, 0, 0, 'segment file name is beyond the safe seq range');
+    }
+    out.push({ name, path: path.join(dir, name), firstSeq });
+  }
+  return out.sort((a, b) => a.firstSeq - b.firstSeq);
+}
+
+/** Hash chain position while scanning: the seq expected next and the hash it must point back to. */
+interface ChainState {
+  nextSeq: number;
+  lastHash: Buffer;
+}
+
+type ScanResult =
+  | { ok: true; records: number; end: number }
+  | {
+      ok: false;
+      /** 'header': the segment header; 'frame': length/checksum (a torn write looks like this);
+       *  'content': a checksummed record that is nonetheless wrong (seq, chain, payload). */
+      stage: 'header' | 'frame' | 'content';
+      seq: number;
+      offset: number;
+      reason: string;
+      records: number;
+    };
+
+/**
+ * Validates one segment held in memory against the chain so far and advances the chain. Used by
+ * recovery (open) and by verifyJournal; the reader has its own loop so that it can yield.
+ */
+function scanSegment(buf: Buffer, seg: SegmentFile, chain: ChainState, checkPayload: boolean): ScanResult {
+  const header = decodeSegmentHeader(buf, seg.firstSeq);
+  if (typeof header === 'string') {
+    return { ok: false, stage: 'header', seq: chain.nextSeq, offset: 0, reason: header, records: 0 };
+  }
+  if (header.firstSeq !== chain.nextSeq) {
+    const reason =
+      header.firstSeq > chain.nextSeq
+        ? `segment starts at seq ${header.firstSeq} but seq ${chain.nextSeq} was expected (gap)`
+        : `segment starts at seq ${header.firstSeq} but seq ${chain.nextSeq} was expected (overlap)`;
+    return { ok: false, stage: 'header', seq: chain.nextSeq, offset: 0, reason, records: 0 };
+  }
+  if (!header.prevHash.equals(chain.lastHash)) {
+    return {
+      ok: false,
+      stage: 'header',
+      seq: Math.max(1, chain.nextSeq - 1),
+      offset: H_PREV,
+      reason: `hash chain broken: the header's prevHash is not the hash of seq ${chain.nextSeq - 1}`,
+      records: 0,
+    };
+  }
+  const end = buf.length;
+  let off = SEGMENT_HEADER_BYTES;
+  let records = 0;
+  while (off < end) {
+    let len = frameLength(buf, off, end);
+    const b = off + RECORD_PREFIX_BYTES;
+    let hash: Buffer | undefined;
+    if (len >= 0) {
+      const body = buf.subarray(b, b + len);
+      hash = sha256(body);
+      // The successor committing to exactly this hash proves the body intact; otherwise the CRC must.
+      const p = b + len + RECORD_PREFIX_BYTES + B_PREV;
+      const vouched = p + HASH_BYTES <= end && buf.compare(hash, 0, HASH_BYTES, p, p + HASH_BYTES) === 0;
+      if (!vouched && crc32(body) !== buf.readUInt32LE(off + 4)) len = FRAME_BAD_CHECKSUM;
+    }
+    if (len < 0 || hash === undefined) {
+      return { ok: false, stage: 'frame', seq: chain.nextSeq, offset: off, reason: frameProblem(len), records };
+    }
+    const content = checkBody(buf, b, b + len, chain, checkPayload);
+    if (content !== undefined) return { ok: false, stage: 'content', seq: content.seq, offset: off, reason: content.reason, records };
+    chain.lastHash = hash;
+    chain.nextSeq++;
+    records++;
+    off = b + len;
+  }
+  return { ok: true, records, end };
+}
+
+/** Checks a checksummed body's fields against the chain; returns the problem, if any. */
+function checkBody(
+  buf: Buffer,
+  b: number,
+  bodyEnd: number,
+  chain: ChainState,
+  checkPayload: boolean,
+): { seq: number; reason: string } | undefined {
+  const expected = chain.nextSeq;
+  const version = buf[b + B_VERSION]!;
+  if (version !== JOURNAL_FORMAT_VERSION) return { seq: expected, reason: `unsupported record version ${version}` };
+  const kind = buf[b + B_KIND]!;
+  if (kind !== KIND_INPUT && kind !== KIND_EVENT) return { seq: expected, reason: `unknown record kind ${kind}` };
+  const seq = readU64(buf, b + B_SEQ);
+  if (seq !== expected) return { seq: expected, reason: `record carries seq ${seq} but seq ${expected} was expected` };
+  if (buf.compare(chain.lastHash, 0, HASH_BYTES, b + B_PREV, b + B_PREV + HASH_BYTES) !== 0) {
+    // Records before `expected - 1` are vouched for by its prevHash; that record itself is not.
+    return {
+      seq: Math.max(1, expected - 1),
+      reason: `hash chain broken: prevHash of seq ${expected} is not the hash of seq ${expected - 1} (one of them was altered)`,
+    };
+  }
+  if (checkPayload && parsePayload(buf, b + B_PAYLOAD, bodyEnd) === undefined) {
+    return { seq: expected, reason: 'payload is not a JSON object with a string "type"' };
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// I/O seam: the flush loop's writes and syncs go through this, so tests can count and fail them
+// ---------------------------------------------------------------------------------------------
+
+export interface JournalIo {
+  /** One vectored write at `position`; resolves with the bytes written (may be short). */
+  writev(fd: number, buffers: readonly Buffer[], position: number): Promise<number>;
+  fdatasync(fd: number): Promise<void>;
+}
+
+export const nodeJournalIo: JournalIo = {
+  writev: (fd, buffers, position) =>
+    new Promise((resolve, reject) => {
+      fs.writev(fd, buffers, position, (err, written) => (err ? reject(err) : resolve(written)));
+    }),
+  fdatasync: (fd) =>
+    new Promise((resolve, reject) => {
+      fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()));
+    }),
+};
+
+const openFd = promisify(fs.open);
+const closeFd = promisify(fs.close);
+const ftruncateFd = promisify(fs.ftruncate);
+const fsyncFd = promisify(fs.fsync);
+
+/** Makes creations, removals and truncations in `dir` durable (Linux: fsync on the directory). */
+async function fsyncDir(dir: string): Promise<void> {
+  const fd = await openFd(dir, 'r');
+  try {
+    await fsyncFd(fd);
+  } finally {
+    await closeFd(fd);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writer
+// ---------------------------------------------------------------------------------------------
+
+export interface JournalOptions {
+  /** Roll to a new segment when the next record would pass this size. Default 64 MiB. */
+  segmentBytes?: number;
+  /** fdatasync each batch before calling it durable. Default true; false means "written to the OS". */
+  fsync?: boolean;
+  /** Un-durable bytes above which `backpressure` turns on (off again at half). Default 64 MiB. */
+  maxPendingBytes?: number;
+  /** Write/sync implementation, for tests and fault injection. */
+  io?: JournalIo;
+}
+
+/** Reported by open when a torn tail was cut away, so the caller can journal the repair. */
+export interface JournalRepair {
+  segment: string;
+  /** Where the valid data ended (the file now ends here; 0 when the segment file was removed). */
+  offset: number;
+  droppedBytes: number;
+  /** Seq the dropped bytes would have had: nothing at or after it was ever durable. */
+  seq: number;
+  reason: string;
+}
+
+export interface JournalStats {
+  appends: number;
+  /** Group commits: each is one or more writev (one per segment touched) and one fdatasync. */
+  batches: number;
+  writes: number;
+  syncs: number;
+  bytesWritten: number;
+  largestBatchRecords: number;
+}
+
+export type DurableListener = (seq: number) => void;
+export type JournalErrorListener = (error: JournalWriteError) => void;
+export type BackpressureListener = (active: boolean, pendingBytes: number) => void;
+
+interface WriterSegment {
+  name: string;
+  path: string;
+  /** Logical size including bytes not yet written. */
+  size: number;
+  records: number;
+  fd: number | undefined;
+  /** Read-only: the next append must start a new segment. */
+  sealed: boolean;
+}
+
+/** Bytes for one segment within one batch: contiguous from `position`. */
+interface BatchPart {
+  seg: WriterSegment;
+  position: number;
+  slices: Buffer[];
+}
+
+interface Waiter {
+  seq: number;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+interface RecoveredState {
+  lastSeq: number;
+  lastHash: Buffer;
+  active: WriterSegment | undefined;
+  sealedPaths: string[];
+  repaired: JournalRepair | undefined;
+}
+
+/** Directories open for writing in this process: two writers would interleave garbage. */
+const openDirs = new Set<string>();
+
+export class Journal {
+  /** Set when open cut away a torn tail; journal it so the repair itself is on record. */
+  readonly repaired: JournalRepair | undefined;
+  readonly dir: string;
+
+  private readonly segmentBytes: number;
+  private readonly fsync: boolean;
+  private readonly maxPendingBytes: number;
+  private readonly io: JournalIo;
+
+  private state: 'open' | 'closing' | 'closed' = 'open';
+  private failure: JournalWriteError | undefined;
+  private lastSeqValue: number;
+  private lastHashValue: Buffer;
+  private durableSeqValue: number;
+
+  /** Segment receiving appends, and the one whose file the flush loop holds open. */
+  private active: WriterSegment | undefined;
+  private writing: WriterSegment | undefined;
+
+  // Current batch: parts reference slices of chunks; [sliceStart, chunkPos) is not yet in a part.
+  private chunk: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  private chunkPos = 0;
+  private sliceStart = 0;
+  private parts: BatchPart[] = [];
+  private curPart: BatchPart | undefined;
+  private batchRecords = 0;
+  private batchBytes = 0;
+  /** Number of the batch being built; batches are written and become durable in this order. */
+  private batchNo = 1;
+  /** Full chunks waiting for the batches holding their slices to be written, then reused. */
+  private retiredChunks: { chunk: Buffer; lastBatch: number }[] = [];
+  private freeChunks: Buffer[] = [];
+
+  private pendingBytesValue = 0;
+  private backpressureValue = false;
+  private flushLoopRunning: Promise<void> | undefined;
+  private closePromise: Promise<void> | undefined;
+
+  private waiters: Waiter[] = [];
+  private waitHead = 0;
+  private readonly durableListeners = new Set<DurableListener>();
+  private readonly errorListeners = new Set<JournalErrorListener>();
+  private readonly backpressureListeners = new Set<BackpressureListener>();
+
+  private readonly statsValue: JournalStats = {
+    appends: 0,
+    batches: 0,
+    writes: 0,
+    syncs: 0,
+    bytesWritten: 0,
+    largestBatchRecords: 0,
+  };
+
+  private constructor(dir: string, opts: Required<JournalOptions>, recovered: RecoveredState) {
+    this.dir = dir;
+    this.segmentBytes = opts.segmentBytes;
+    this.fsync = opts.fsync;
+    this.maxPendingBytes = opts.maxPendingBytes;
+    this.io = opts.io;
+    this.lastSeqValue = recovered.lastSeq;
+    this.lastHashValue = recovered.lastHash;
+    this.durableSeqValue = recovered.lastSeq;
+    this.active = recovered.active;
+    this.writing = recovered.active?.fd === undefined ? undefined : recovered.active;
+    this.repaired = recovered.repaired;
+  }
+
+  /**
+   * Opens (creating if needed) the journal in `dir`: validates every segment header, record
+   * checksum, seq and hash link; cuts away a torn tail (reported in `repaired`); refuses with a
+   * JournalCorruptError naming segment and seq for damage anywhere else.
+   */
+  static async open(dir: string, options: JournalOptions = {}): Promise<Journal> {
+    const opts = resolveOptions(options);
+    const abs = path.resolve(dir);
+    if (openDirs.has(abs)) throw new Error(`journal ${abs} is already open in this process`);
+    openDirs.add(abs);
+    try {
+      await fsp.mkdir(abs, { recursive: true });
+      const recovered = await recover(abs, opts.fsync);
+      for (const p of recovered.sealedPaths) await fsp.chmod(p, 0o444);
+      return new Journal(abs, opts, recovered);
+    } catch (e) {
+      openDirs.delete(abs);
+      throw e;
+    }
+  }
+
+  get lastSeq(): number {
+    return this.lastSeqValue;
+  }
+
+  /** SHA-256 of the last record's body (32 zero bytes for an empty journal). A copy. */
+  get lastHash(): Buffer {
+    return Buffer.from(this.lastHashValue);
+  }
+
+  /** Highest seq written and (with fsync) synced to disk. */
+  get durableSeq(): number {
+    return this.durableSeqValue;
+  }
+
+  /** Bytes appended but not yet durable. */
+  get pendingBytes(): number {
+    return this.pendingBytesValue;
+  }
+
+  get backpressure(): boolean {
+    return this.backpressureValue;
+  }
+
+  get stats(): Readonly<JournalStats> {
+    return { ...this.statsValue };
+  }
+
+  /** The write error that stopped the journal, if any. */
+  get error(): JournalWriteError | undefined {
+    return this.failure;
+  }
+
+  /**
+   * Encodes the record into the current batch and returns; never waits. Throws (appending nothing)
+   * if seq is not lastSeq + 1, the arguments are malformed, the journal is closed, or a write
+   * already failed.
+   */
+  append(kind: JournalKind, seq: number, ts: bigint, payload: JournalPayload): void {
+    if (this.failure !== undefined) throw this.failure;
+    if (this.state !== 'open') throw new Error(`journal ${this.dir} is ${this.state}`);
+    if (seq !== this.lastSeqValue + 1) throw new JournalSequenceError(this.lastSeqValue + 1, seq);
+    const kindCode = kind === 'input' ? KIND_INPUT : kind === 'event' ? KIND_EVENT : 0;
+    if (kindCode === 0) throw new TypeError(`journal kind must be 'input' or 'event', got ${String(kind)}`);
+    if (typeof ts !== 'bigint' || ts < I64_MIN || ts > I64_MAX) {
+      throw new RangeError(`journal ts must be a bigint of epoch nanoseconds within i64, got ${String(ts)}`);
+    }
+    if (typeof payload !== 'object' || payload === null || typeof payload.type !== 'string') {
+      throw new TypeError('journal payload must be an object with a string "type"');
+    }
+    const json: unknown = JSON.stringify(payload);
+    if (typeof json !== 'string' || json.charCodeAt(0) !== 0x7b) {
+      throw new TypeError('journal payload must serialize to a JSON object (check its toJSON)');
+    }
+
+    // Encode into the scratch space after chunkPos; nothing is committed until the end, so every
+    // throw above and below leaves the journal unchanged.
+    let frameStart = this.chunkPos;
+    let jsonBytes: number;
+    const payloadAt = RECORD_PREFIX_BYTES + B_PAYLOAD;
+    if (this.chunk.length - frameStart - payloadAt >= json.length * 3) {
+      // UTF-8 needs at most 3 bytes per UTF-16 unit, so this write cannot be cut short.
+      jsonBytes = this.chunk.write(json, frameStart + payloadAt, 'utf8');
+    } else {
+      jsonBytes = Buffer.byteLength(json, 'utf8');
+      if (RECORD_BODY_FIXED_BYTES + jsonBytes > MAX_RECORD_BODY_BYTES) {
+        throw new RangeError(`journal record of ${jsonBytes} payload bytes exceeds ${MAX_RECORD_BODY_BYTES}`);
+      }
+      if (this.chunk.length - frameStart < payloadAt + jsonBytes) {
+        this.newChunk(payloadAt + jsonBytes);
+        frameStart = 0;
+      }
+      this.chunk.write(json, frameStart + payloadAt, 'utf8');
+    }
+    const bodyLen = RECORD_BODY_FIXED_BYTES + jsonBytes;
+    if (bodyLen > MAX_RECORD_BODY_BYTES) {
+      throw new RangeError(`journal record of ${jsonBytes} payload bytes exceeds ${MAX_RECORD_BODY_BYTES}`);
+    }
+    const frameBytes = RECORD_PREFIX_BYTES + bodyLen;
+    const c = this.chunk;
+    const b = frameStart + RECORD_PREFIX_BYTES;
+    c[b + B_VERSION] = JOURNAL_FORMAT_VERSION;
+    c[b + B_KIND] = kindCode;
+    writeU64(c, b + B_SEQ, seq);
+    c.writeBigInt64LE(ts, b + B_TS);
+    this.lastHashValue.copy(c, b + B_PREV);
+    const body = c.subarray(b, b + bodyLen);
+    c.writeUInt32LE(bodyLen, frameStart);
+    c.writeUInt32LE(crc32(body), frameStart + 4);
+    const hash = sha256(body);
+
+    // Route to a segment; rolling adds the new segment's header to the batch ahead of the record.
+    let seg = this.active;
+    if (seg === undefined || seg.sealed || (seg.records > 0 && seg.size + frameBytes > this.segmentBytes)) {
+      seg = this.startSegment(seq, frameStart);
+    } else if (this.curPart === undefined) {
+      this.curPart = { seg, position: seg.size, slices: [] };
+      this.parts.push(this.curPart);
+    }
+
+    seg.size += frameBytes;
+    seg.records++;
+    this.chunkPos = frameStart + frameBytes;
+    this.lastSeqValue = seq;
+    this.lastHashValue = hash;
+    this.batchRecords++;
+    this.batchBytes += frameBytes;
+    this.pendingBytesValue += frameBytes;
+    this.statsValue.appends++;
+    if (this.flushLoopRunning === undefined) this.startFlushLoop();
+    if (!this.backpressureValue && this.pendingBytesValue > this.maxPendingBytes) {
+      this.backpressureValue = true;
+      this.emit(this.backpressureListeners, true, this.pendingBytesValue);
+    }
+  }
+
+  /** Resolves once `seq` is durable, in seq order; rejects if the journal fails first. */
+  whenDurable(seq: number): Promise<void> {
+    if (!Number.isSafeInteger(seq) || seq < 0) return Promise.reject(new RangeError(`invalid seq ${seq}`));
+    if (seq <= this.durableSeqValue) return Promise.resolve();
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (seq > this.lastSeqValue) {
+      return Promise.reject(new RangeError(`seq ${seq} has not been appended (lastSeq ${this.lastSeqValue})`));
+    }
+    return new Promise<void>((resolve, reject) => this.addWaiter({ seq, resolve, reject }));
+  }
+
+  /** Called with the new durableSeq after each group commit. Returns an unsubscribe function. */
+  onDurable(listener: DurableListener): () => void {
+    this.durableListeners.add(listener);
+    return () => this.durableListeners.delete(listener);
+  }
+
+  /**
+   * Called once if a write or sync fails. The journal then stops (no retry: after a failed fsync
+   * the kernel may have dropped the dirty pages, so a retry could "succeed" over lost data). With
+   * no listener the error is thrown out of band, like an EventEmitter 'error'.
+   */
+  onError(listener: JournalErrorListener): () => void {
+    this.errorListeners.add(listener);
+    return () => this.errorListeners.delete(listener);
+  }
+
+  /** Called when backpressure turns on (pending > maxPendingBytes) and off (pending <= half). */
+  onBackpressure(listener: BackpressureListener): () => void {
+    this.backpressureListeners.add(listener);
+    return () => this.backpressureListeners.delete(listener);
+  }
+
+  /** Resolves when everything appended so far is durable. */
+  flush(): Promise<void> {
+    return this.whenDurable(this.lastSeqValue);
+  }
+
+  /** Flushes, then closes the file. Appends are refused from the moment this is called. */
+  close(): Promise<void> {
+    if (this.closePromise === undefined) {
+      this.state = 'closing';
+      this.closePromise = this.closeNow();
+    }
+    return this.closePromise;
+  }
+
+  private async closeNow(): Promise<void> {
+    try {
+      await this.flush();
+      await this.flushLoopRunning;
+    } finally {
+      const fd = this.writing?.fd;
+      if (fd !== undefined) {
+        this.writing!.fd = undefined;
+        await closeFd(fd);
+      }
+      this.state = 'closed';
+      openDirs.delete(this.dir);
+    }
+  }
+
+  // --- batch building -------------------------------------------------------------------------
+
+  private closeSlice(upTo: number = this.chunkPos): void {
+    if (upTo > this.sliceStart) {
+      this.curPart!.slices.push(this.chunk.subarray(this.sliceStart, upTo));
+      this.sliceStart = upTo;
+    }
+  }
+
+  private newChunk(minBytes: number): void {
+    this.closeSlice();
+    // The old chunk's slices belong to batches up to the one being built; it can be reused only
+    // once that batch is written.
+    if (this.chunk.length === CHUNK_BYTES) this.retiredChunks.push({ chunk: this.chunk, lastBatch: this.batchNo });
+    this.chunk = (minBytes <= CHUNK_BYTES ? this.freeChunks.pop() : undefined) ?? Buffer.allocUnsafe(Math.max(CHUNK_BYTES, minBytes));
+    this.chunkPos = 0;
+    this.sliceStart = 0;
+  }
+
+  private startSegment(firstSeq: number, frameStart: number): WriterSegment {
+    this.closeSlice(frameStart);
+    const name = segmentFileName(firstSeq);
+    const seg: WriterSegment = {
+      name,
+      path: path.join(this.dir, name),
+      size: SEGMENT_HEADER_BYTES,
+      records: 0,
+      fd: undefined,
+      sealed: false,
+    };
+    this.curPart = { seg, position: 0, slices: [encodeSegmentHeader(firstSeq, this.lastHashValue)] };
+    this.parts.push(this.curPart);
+    this.active = seg;
+    this.batchBytes += SEGMENT_HEADER_BYTES;
+    this.pendingBytesValue += SEGMENT_HEADER_BYTES;
+    return seg;
+  }
+
+  // --- flush loop -----------------------------------------------------------------------------
+
+  private startFlushLoop(): void {
+    // A microtask, so every append made in the current synchronous run joins the first batch.
+    this.flushLoopRunning = Promise.resolve().then(() => this.flushLoop());
+  }
+
+  /**
+   * Writes batches until none is pending. The "nothing left" check and clearing
+   * flushLoopRunning happen in the same synchronous step, so an append can never slip in between
+   * and be left waiting for a loop that already ended.
+   */
+  private async flushLoop(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.parts.length === 0 || this.failure !== undefined) {
+          this.flushLoopRunning = undefined;
+          return;
+        }
+        await this.writeBatch();
+      }
+    } catch (err) {
+      this.flushLoopRunning = undefined;
+      this.fail(err);
+    }
+  }
+
+  private async writeBatch(): Promise<void> {
+    this.closeSlice();
+    const parts = this.parts;
+    const lastSeq = this.lastSeqValue;
+    const bytes = this.batchBytes;
+    const records = this.batchRecords;
+    const batchNo = this.batchNo++;
+    this.parts = [];
+    this.curPart = undefined;
+    this.batchRecords = 0;
+    this.batchBytes = 0;
+
+    let created = false;
+    for (const part of parts) {
+      const seg = part.seg;
+      if (seg !== this.writing) {
+        if (this.writing !== undefined) await this.seal(this.writing);
+        if (seg.fd === undefined) {
+          seg.fd = await openFd(seg.path, 'wx', 0o644);
+          created = true;
+        }
+        this.writing = seg;
+      }
+      await this.writeFully(seg.fd!, part.slices, part.position);
+    }
+    if (this.fsync) {
+      await this.io.fdatasync(this.writing!.fd!);
+      this.statsValue.syncs++;
+      // A new segment's records are durable only once its directory entry is.
+      if (created) await fsyncDir(this.dir);
+    }
+    this.statsValue.batches++;
+    if (records > this.statsValue.largestBatchRecords) this.statsValue.largestBatchRecords = records;
+    this.markDurable(lastSeq, bytes);
+    this.recycleChunks(batchNo);
+  }
+
+  private recycleChunks(writtenBatch: number): void {
+    const retired = this.retiredChunks;
+    let n = 0;
+    while (n < retired.length && retired[n]!.lastBatch <= writtenBatch) {
+      if (this.freeChunks.length < MAX_FREE_CHUNKS) this.freeChunks.push(retired[n]!.chunk);
+      n++;
+    }
+    if (n > 0) retired.splice(0, n);
+  }
+
+  private async writeFully(fd: number, slices: Buffer[], position: number): Promise<void> {
+    let pending = slices;
+    let pos = position;
+    while (pending.length > 0) {
+      const batch = pending.length > IOV_MAX ? pending.slice(0, IOV_MAX) : pending;
+      const written = await this.io.writev(fd, batch, pos);
+      this.statsValue.writes++;
+      this.statsValue.bytesWritten += written;
+      if (written <= 0) throw new Error(`writev wrote ${written} bytes at position ${pos}`);
+      pos += written;
+      // Drop what was written; keep the unwritten remainder of a partially written buffer.
+      let i = 0;
+      let left = written;
+      while (i < pending.length && left >= pending[i]!.length) left -= pending[i++]!.length;
+      pending = pending.slice(i);
+      if (left > 0) pending[0] = pending[0]!.subarray(left);
+    }
+  }
+
+  /** A full segment: sync it, close it, make it read-only. */
+  private async seal(seg: WriterSegment): Promise<void> {
+    const fd = seg.fd!;
+    if (this.fsync) {
+      await this.io.fdatasync(fd);
+      this.statsValue.syncs++;
+    }
+    seg.fd = undefined;
+    seg.sealed = true;
+    await closeFd(fd);
+    await fsp.chmod(seg.path, 0o444);
+  }
+
+  private markDurable(seq: number, bytes: number): void {
+    this.durableSeqValue = seq;
+    this.pendingBytesValue -= bytes;
+    const w = this.waiters;
+    while (this.waitHead < w.length && w[this.waitHead]!.seq <= seq) w[this.waitHead++]!.resolve();
+    if (this.waitHead > 1024 && this.waitHead * 2 > w.length) {
+      this.waiters = w.slice(this.waitHead);
+      this.waitHead = 0;
+    }
+    this.emit(this.durableListeners, seq);
+    if (this.backpressureValue && this.pendingBytesValue <= this.maxPendingBytes / 2) {
+      this.backpressureValue = false;
+      this.emit(this.backpressureListeners, false, this.pendingBytesValue);
+    }
+  }
+
+  private addWaiter(waiter: Waiter): void {
+    const w = this.waiters;
+    if (w.length === this.waitHead || w[w.length - 1]!.seq <= waiter.seq) {
+      w.push(waiter);
+      return;
+    }
+    let lo = this.waitHead;
+    let hi = w.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (w[mid]!.seq <= waiter.seq) lo = mid + 1;
+      else hi = mid;
+    }
+    w.splice(lo, 0, waiter);
+  }
+
+  private fail(cause: unknown): void {
+    if (this.failure !== undefined) return;
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    const error = new JournalWriteError(
+      `journal ${this.dir} write failed after durable seq ${this.durableSeqValue}: ${detail}`,
+      { cause },
+    );
+    this.failure = error;
+    const pending = this.waiters.slice(this.waitHead);
+    this.waiters = [];
+    this.waitHead = 0;
+    for (const w of pending) w.reject(error);
+    if (this.errorListeners.size === 0) {
+      process.nextTick(() => {
+        throw error;
+      });
+    } else {
+      this.emit(this.errorListeners, error);
+    }
+  }
+
+  /** A listener that throws is a bug to surface, not a reason to stop journaling. */
+  private emit<A extends unknown[]>(listeners: Set<(...args: A) => void>, ...args: A): void {
+    for (const l of listeners) {
+      try {
+        l(...args);
+      } catch (err) {
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+    }
+  }
+
+  // --- reading --------------------------------------------------------------------------------
+
+  /**
+   * Records in seq order. Checksums and seq contiguity are always checked; `verify` (default true)
+   * also recomputes every SHA-256 and checks the chain. With verify false the `hash` of a record is
+   * taken from its successor's prevHash, which is what replay right after open wants.
+   *
+   * Reads what is on disk: while a writer is active pass `toSeq: journal.durableSeq`, so the
+   * reader never reaches bytes still being written. With fromSeq, the chain is checked from the
+   * start of the segment holding fromSeq (its header anchors it).
+   */
+  static *read(
+    dir: string,
+    opts: { fromSeq?: number; toSeq?: number; verify?: boolean } = {},
+  ): Generator<JournalEntry, void, undefined> {
+    const fromSeq = opts.fromSeq ?? 1;
+    const toSeq = opts.toSeq ?? Number.MAX_SAFE_INTEGER;
+    const verify = opts.verify !== false;
+    if (!Number.isSafeInteger(fromSeq) || !Number.isSafeInteger(toSeq)) {
+      throw new RangeError('fromSeq and toSeq must be safe integers');
+    }
+    if (toSeq < fromSeq) return;
+    const segments = toSegmentFiles(dir, fs.readdirSync(dir));
+    let i = 0;
+    while (i + 1 < segments.length && segments[i + 1]!.firstSeq <= fromSeq) i++;
+
+    let nextSeq = -1;
+    let lastHash: Buffer = ZERO_HASH;
+    for (; i < segments.length; i++) {
+      const seg = segments[i]!;
+      const buf = fs.readFileSync(seg.path);
+      const header = decodeSegmentHeader(buf, seg.firstSeq);
+      if (typeof header === 'string') {
+        throw new JournalCorruptError(seg.name, nextSeq < 0 ? seg.firstSeq : nextSeq, 0, header);
+      }
+      if (nextSeq < 0) {
+        nextSeq = header.firstSeq;
+        lastHash = header.prevHash;
+      } else if (header.firstSeq !== nextSeq) {
+        throw new JournalCorruptError(seg.name, nextSeq, 0, `segment starts at seq ${header.firstSeq} but seq ${nextSeq} was expected`);
+      } else if (verify && !header.prevHash.equals(lastHash)) {
+        throw new JournalCorruptError(seg.name, nextSeq - 1, H_PREV, `hash chain broken: the header's prevHash is not the hash of seq ${nextSeq - 1}`);
+      }
+
+      const end = buf.length;
+      let off = SEGMENT_HEADER_BYTES;
+      // The unverified path inspects the next frame early; remember it to avoid a second CRC.
+      let knownOff = -1;
+      let knownLen = 0;
+      while (off < end) {
+        const b = off + RECORD_PREFIX_BYTES;
+        let len: number;
+        let hash: Buffer | undefined;
+        if (verify) {
+          len = frameLength(buf, off, end);
+          if (len >= 0) {
+            const body = buf.subarray(b, b + len);
+            hash = sha256(body);
+            // A body is authentic when its successor commits to exactly this hash, which spares
+            // the CRC for every record but the last of each segment.
+            const p = b + len + RECORD_PREFIX_BYTES + B_PREV;
+            const vouched = p + HASH_BYTES <= end && buf.compare(hash, 0, HASH_BYTES, p, p + HASH_BYTES) === 0;
+            if (!vouched && crc32(body) !== buf.readUInt32LE(off + 4)) len = FRAME_BAD_CHECKSUM;
+          }
+        } else {
+          len = off === knownOff ? knownLen : inspectFrame(buf, off, end);
+        }
+        if (len < 0) {
+          throw new JournalCorruptError(seg.name, nextSeq, off, `${frameProblem(len)} (Journal.open repairs a torn tail)`);
+        }
+        const next = b + len;
+        const kindCode = buf[b + B_KIND];
+        if (
+          buf[b + B_VERSION] !== JOURNAL_FORMAT_VERSION ||
+          (kindCode !== KIND_INPUT && kindCode !== KIND_EVENT) ||
+          readU64(buf, b + B_SEQ) !== nextSeq
+        ) {
+          const problem = checkBody(buf, b, next, { nextSeq, lastHash: buf.subarray(b + B_PREV, b + B_PREV + HASH_BYTES) }, false);
+          throw new JournalCorruptError(seg.name, nextSeq, off, problem?.reason ?? 'malformed record');
+        }
+        if (hash !== undefined) {
+          if (buf.compare(lastHash, 0, HASH_BYTES, b + B_PREV, b + B_PREV + HASH_BYTES) !== 0) {
+            throw new JournalCorruptError(
+              seg.name,
+              Math.max(1, nextSeq - 1),
+              off,
+              `hash chain broken: prevHash of seq ${nextSeq} is not the hash of seq ${nextSeq - 1} (one of them was altered)`,
+            );
+          }
+          lastHash = hash;
+        }
+        if (nextSeq >= fromSeq) {
+          if (hash === undefined) {
+            const nextLen = next < end ? inspectFrame(buf, next, end) : FRAME_INCOMPLETE;
+            knownOff = next;
+            knownLen = nextLen;
+            if (nextLen >= 0) {
+              hash = Buffer.allocUnsafe(HASH_BYTES);
+              const p = next + RECORD_PREFIX_BYTES + B_PREV;
+              buf.copy(hash, 0, p, p + HASH_BYTES);
+            } else {
+              hash = sha256(buf.subarray(b, next));
+            }
+          }
+          const payload = parsePayload(buf, b + B_PAYLOAD, next);
+          if (payload === undefined) {
+            throw new JournalCorruptError(seg.name, nextSeq, off, 'payload is not a JSON object with a string "type"');
+          }
+          yield {
+            seq: nextSeq,
+            ts: buf.readBigInt64LE(b + B_TS),
+            kind: kindCode === KIND_INPUT ? 'input' : 'event',
+            payload,
+            hash,
+          };
+          if (nextSeq >= toSeq) return;
+        }
+        nextSeq++;
+        off = next;
+      }
+    }
+  }
+}
+
+function resolveOptions(o: JournalOptions): Required<JournalOptions> {
+  const segmentBytes = o.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+  const maxPendingBytes = o.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
+  if (!Number.isSafeInteger(segmentBytes) || segmentBytes < MIN_SEGMENT_BYTES) {
+    throw new RangeError(`journal segmentBytes must be an integer >= ${MIN_SEGMENT_BYTES}, got ${segmentBytes}`);
+  }
+  if (!Number.isSafeInteger(maxPendingBytes) || maxPendingBytes < 1) {
+    throw new RangeError(`journal maxPendingBytes must be a positive integer, got ${maxPendingBytes}`);
+  }
+  return { segmentBytes, maxPendingBytes, fsync: o.fsync ?? true, io: o.io ?? nodeJournalIo };
+}
+
+/**
+ * Validates the whole journal and positions the writer after its last good record. Only the end
+ * of the last segment may be damaged (a torn write); it is cut away and reported.
+ */
+async function recover(dir: string, fsync: boolean): Promise<RecoveredState> {
+  const segments = toSegmentFiles(dir, await fsp.readdir(dir));
+  const chain: ChainState = { nextSeq: 1, lastHash: ZERO_HASH };
+  let repaired: JournalRepair | undefined;
+  let last: { seg: SegmentFile; size: number; records: number } | undefined;
+
+  for (let i = 0; i < segments.length; i++) {
+    const seg = segments[i]!;
+    const isLast = i === segments.length - 1;
+    const buf = await fsp.readFile(seg.path);
+    const r = scanSegment(buf, seg, chain, false);
+    if (r.ok) {
+      last = { seg, size: r.end, records: r.records };
+      continue;
+    }
+    if (isLast && r.stage === 'header' && (buf.length < SEGMENT_HEADER_BYTES || isAllZero(buf))) {
+      // Crash while creating the segment: its header (and so every record in it) never became durable.
+      await fsp.unlink(seg.path);
+      if (fsync) await fsyncDir(dir);
+      repaired = { segment: seg.name, offset: 0, droppedBytes: buf.length, seq: chain.nextSeq, reason: `removed segment: ${r.reason}` };
+      break;
+    }
+    if (isLast && r.stage === 'frame' && !hasValidFrameAfter(buf, r.offset + 1, buf.length)) {
+      const fd = await openFd(seg.path, 'r+');
+      try {
+        await ftruncateFd(fd, r.offset);
+        if (fsync) await fsyncFd(fd);
+      } finally {
+        await closeFd(fd);
+      }
+      repaired = { segment: seg.name, offset: r.offset, droppedBytes: buf.length - r.offset, seq: r.seq, reason: `torn tail: ${r.reason}` };
+      last = { seg, size: r.offset, records: r.records };
+      break;
+    }
+    const where = r.stage === 'frame' && isLast ? ' (valid records follow, so this is not a torn tail)' : '';
+    throw new JournalCorruptError(seg.name, r.seq, r.offset, r.reason + where);
+  }
+
+  const sealedPaths: string[] = [];
+  let active: WriterSegment | undefined;
+  if (last !== undefined) {
+    for (const s of segments) {
+      if (s === last.seg) break;
+      if (((await fsp.stat(s.path)).mode & 0o222) !== 0) sealedPaths.push(s.path);
+    }
+    const writable = ((await fsp.stat(last.seg.path)).mode & 0o200) !== 0;
+    active = { name: last.seg.name, path: last.seg.path, size: last.size, records: last.records, fd: undefined, sealed: !writable };
+    if (writable) {
+      active.fd = await openFd(last.seg.path, 'r+');
+      // What survived the crash may still sit only in the page cache; make it durable before
+      // anything built on it (replay, outbound messages) happens.
+      if (fsync) await fsyncFd(active.fd);
+    }
+    if (fsync) await fsyncDir(dir);
+  }
+  return { lastSeq: chain.nextSeq - 1, lastHash: chain.lastHash, active, sealedPaths, repaired };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verification (audit)
+// ---------------------------------------------------------------------------------------------
+
+export type JournalVerification =
+  | { ok: true; lastSeq: number }
+  | {
+      ok: false;
+      /** Every record before this seq is verified; this one and later ones are not. */
+      firstBadSeq: number;
+      reason: string;
+      segment: string;
+      offset: number;
+    };
+
+/**
+ * Checks every segment header, record checksum, seq contiguity, the SHA-256 chain across
+ * segments, and that each payload parses. A torn tail counts as a failure here: this is the
+ * examiner's view of the files as they are.
+ */
+export function verifyJournal(dir: string): JournalVerification {
+  const segments = toSegmentFiles(dir, fs.readdirSync(dir));
+  const chain: ChainState = { nextSeq: 1, lastHash: ZERO_HASH };
+  for (const seg of segments) {
+    const r = scanSegment(fs.readFileSync(seg.path), seg, chain, true);
+    if (!r.ok) return { ok: false, firstBadSeq: r.seq, reason: r.reason, segment: seg.name, offset: r.offset };
+  }
+  return { ok: true, lastSeq: chain.nextSeq - 1 };
+}
