@@ -14,6 +14,9 @@ import { unrealizedPnl, averagePrice } from '../portfolio/portfolio.js';
 import { riskConfigSchema } from '../risk/config.js';
 import { hasRole, UserDirectory, type Role, type User } from './auth.js';
 import { registerKillRoutes, type IvrOptions } from './kill-routes.js';
+import { databaseRoutes } from '../storage/routes.js';
+import { registerAuditRoutes } from '../audit/api.js';
+import { reconRoutes } from './recon-routes.js';
 
 const decimal = z.string().regex(/^\d{1,20}(\.\d{1,8})?$/, 'must be a positive decimal string with at most 8 decimals, e.g. "100.25"');
 
@@ -124,12 +127,14 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   const k = node.kernel;
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (err instanceof HttpError) {
+      // refused access is part of the audit trail: who tried what, from where
+      if (err.status === 401 || err.status === 403) node.submitQuiet({ type: 'system.note', event: 'api.denied', detail: { method: req.method, url: req.url, status: err.status, address: req.ip, message: err.message } });
       return reply.status(err.status).send({ error: err.code, message: err.message, ...(err.field ? { field: err.field } : {}), ...(err.extra ?? {}) });
     }
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-    if (status >= 500) node.submitQuiet({ type: 'system.note', event: 'api.error', detail: { message: err.message } });
+    if (status >= 500) node.submitQuiet({ type: 'system.note', event: 'api.error', detail: { message: err.message, method: req.method, url: req.url, address: req.ip } });
     const field = err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'content-type' : err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || /JSON/.test(err.message) ? 'body' : undefined;
     return reply.status(status).send({ error: status >= 500 ? 'internal_error' : 'bad_request', message: err.message, ...(field ? { field } : {}) });
   });
@@ -141,8 +146,8 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   };
 
   app.get('/health', async (_req, reply) => {
-    const venues: Record<string, { status: string; connected: boolean }> = {};
-    for (const [id, v] of node.venues) venues[id] = { status: v.connected ? 'up' : 'down', connected: v.connected };
+    const venues: Record<string, { status: string; connected: boolean; feed: unknown }> = {};
+    for (const [id, v] of node.venues) venues[id] = { status: v.connected ? 'up' : 'down', connected: v.connected, feed: node.feeds.get(id)?.stats ?? null };
     const journalOk = node.journal.error === undefined;
     const strategies: Record<string, string> = {};
     for (const [id, rt] of k.strategies) strategies[id] = rt.state;
@@ -160,9 +165,12 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
         strategies,
         risk: { status: 'up', firmState: k.risk.stateOf('firm') },
         api: { status: 'up' },
+        database: node.database?.status() ?? { status: 'disabled' },
       },
     });
   });
+
+  await app.register(databaseRoutes, { reader: () => node.database?.reader });
 
   app.get('/instruments', async () =>
     k.instruments.all().map((i) => ({
@@ -353,6 +361,8 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   });
 
   registerKillRoutes(app, ctx, ctx.ivr ?? {});
+  registerAuditRoutes(app, ctx);
+  await app.register(reconRoutes, { ctx });
   return app;
 }
 

@@ -11,6 +11,10 @@ import { BulwarkNode, VERSION } from '../engine/node.js';
 import { replayJournal } from '../engine/replay.js';
 import { ConfigError, loadConfig } from '../ops/config.js';
 import { registerKillCommands } from './kill.js';
+import { registerReconCommands } from './recon.js';
+import { registerDbCommands } from '../storage/cli.js';
+import { registerAuditCommands } from '../audit/cli.js';
+import { installProcessAuditHooks } from '../audit/hooks.js';
 
 const program = new Command();
 program.name('bulwark').description('Bulwark trading platform').version(VERSION).exitOverride();
@@ -50,8 +54,10 @@ program
       }
     })();
     const node = await BulwarkNode.start(cfg, { log: (msg, data) => log.info(data ?? {}, msg) });
+    installProcessAuditHooks(node, { log: (msg, data) => log.error(data ?? {}, msg) });
     if (node.recovered.records > 0) {
-      log.info({ records: node.recovered.records, openOrders: node.recovered.openOrders, repaired: node.recovered.repaired }, 'recovered from journal');
+      const r = node.recovered.recovery;
+      log.info({ records: node.recovered.records, openOrders: node.recovered.openOrders, repaired: node.recovered.repaired, snapshotSeq: r.snapshot?.seq ?? null, replayedRecords: r.replayedRecords, snapshotsRejected: r.rejected, lastSeq: r.lastSeq, digest: r.digest, ms: Math.round(r.ms) }, 'recovered from journal');
     }
     const app = await buildApi({ node, users });
     try {
@@ -100,6 +106,9 @@ program
   });
 
 registerKillCommands(program);
+registerReconCommands(program);
+registerDbCommands(program);
+registerAuditCommands(program);
 
 try {
   await program.parseAsync(process.argv);

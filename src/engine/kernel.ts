@@ -23,6 +23,9 @@ import { createStrategy } from '../strategies/registry.js';
 import type { VenueCommand } from '../venues/venue.js';
 import type { KernelConfig, StrategySpec } from './kernel-config.js';
 import type { Event, Input } from './messages.js';
+import { RecoveryGate } from './snapshots/gate.js';
+import { ReconciliationEngine } from '../oms/recon/engine.js';
+import { instrumentSnap, type KernelSnapshotDoc, KERNEL_SNAPSHOT_FORMAT, KERNEL_SNAPSHOT_VERSION } from './snapshots/kernel-snapshot.js';
 
 export interface OutboundCommand {
   venue: string;
@@ -41,6 +44,12 @@ interface StrategyRuntime {
   ctx: StrategyContext;
   subs: string[];
   clientSeq: number;
+  /**
+   * Why it is stopped: 'shutdown' (a clean stop of the node — autoStart resumes it at the next
+   * start) or anything else (an operator, the kill switch, an error — it stays stopped until a person
+   * starts it: a restart never re-enables trading by itself).
+   */
+  stoppedBy: 'never-started' | 'shutdown' | 'operator';
 }
 
 /** Result of processing one input, for the caller that submitted it (e.g. the API). */
@@ -60,6 +69,9 @@ export class Kernel {
   readonly oms: OrderManager;
   readonly risk: RiskEngine;
   readonly killSwitch: KillSwitch;
+  /** after a restart: holds new orders until the venues answered about the ones in flight */
+  readonly gate: RecoveryGate;
+  readonly recon: ReconciliationEngine;
   private massCancelVenues = new Set<string>();
   readonly strategies = new Map<string, StrategyRuntime>();
   private readonly subscribers = new Map<string, StrategyRuntime[]>();
@@ -85,6 +97,10 @@ export class Kernel {
       onOrderUpdate: (o) => this.routeOrderUpdate(o),
       onFill: (f, o) => this.routeFill(f, o),
       track: (o) => this.risk.onOrderChange(o),
+      onStatusAnswer: (o) => {
+        this.gate.onStatusAnswer(o);
+        this.recon.onStatusAnswer(o);
+      },
     };
     this.oms = new OrderManager(host);
     this.killSwitch = new KillSwitch({
@@ -102,6 +118,10 @@ export class Kernel {
       },
     });
     this.risk.addGuard(this.killSwitch.guard);
+    const outbox = { oms: this.oms, now: () => this.nowTs, emit: (e: Event) => this.sink.event(e), send: (venue: string, cmd: VenueCommand) => this.sink.command({ venue, cmd }) };
+    this.gate = new RecoveryGate(outbox);
+    this.risk.addGuard(this.gate.guard);
+    this.recon = new ReconciliationEngine({ ...outbox, portfolio: this.portfolio, risk: this.risk, seq: () => this.curSeq, markPrice: (s) => this.md.mark(s) });
     this.risk.onAutoKill = (scopeKey, reason) => {
       const [type, ...rest] = scopeKey.split(':');
       if (!KILL_SCOPES.includes(type as KillScopeType)) return;
@@ -161,6 +181,7 @@ export class Kernel {
       }
       case 'md.trade': {
         const t = this.md.onTrade(input.m, ts);
+        this.risk.onMarketData(t.symbol);
         this.bars.onTrade(t);
         this.dispatchMd(instrumentKey(t.venue, t.symbol), (rt) => rt.strategy.onTrade(rt.ctx, t), 'onTrade');
         return {};
@@ -170,6 +191,9 @@ export class Kernel {
         return {};
       case 'exec':
         this.oms.onExecutionReport(input.r);
+        return {};
+      case 'exec.batch':
+        for (let i = 0; i < input.rs.length; i++) this.oms.onExecutionReport(input.rs[i]!);
         return {};
       case 'venue.connection':
         this.sink.event({ type: 'venue.connection', venue: input.venue, up: input.up });
@@ -213,6 +237,21 @@ export class Kernel {
         const r = this.killSwitch.reset(input.activationId, input.actor, input.reason);
         return r.error ? { error: r.error } : { kill: input.activationId, ...(r.awaiting ? { awaiting: r.awaiting } : {}) };
       }
+      case 'recovery.begin':
+        this.gate.begin(input.timeoutMs, input.awaitReconciliation);
+        return {};
+      case 'recon.begin':
+        this.recon.begin(input.runId);
+        return {};
+      case 'recon.result':
+        try {
+          this.recon.result(input);
+        } catch (e) {
+          return { error: { code: 'BAD_RECONCILIATION', detail: { message: (e as Error).message } } };
+        } finally {
+          if (input.kind === 'startup') this.gate.onReconciled();
+        }
+        return {};
     }
   }
 
@@ -234,7 +273,7 @@ export class Kernel {
     for (const spec of config.strategies) {
       if (this.strategies.has(spec.id)) continue;
       const strategy = createStrategy(spec.class, spec.id, spec.params);
-      const rt: StrategyRuntime = { spec, strategy, state: 'stopped', ctx: null as unknown as StrategyContext, subs: [], clientSeq: 0 };
+      const rt: StrategyRuntime = { spec, strategy, state: 'stopped', ctx: null as unknown as StrategyContext, subs: [], clientSeq: 0, stoppedBy: 'never-started' };
       rt.ctx = this.makeContext(rt, config.seed);
       rt.subs = strategy.subscriptions();
       for (const key of rt.subs) {
@@ -247,7 +286,13 @@ export class Kernel {
     this.sink.event({ type: 'system.started', nodeId, version, recovered, openOrders: this.oms.open.size });
     for (const spec of config.strategies) {
       const rt = this.strategies.get(spec.id)!;
-      if (spec.autoStart && rt.state === 'stopped') this.setStrategyState(rt, 'running', SYSTEM_ACTOR, 'autoStart');
+      if (!spec.autoStart || rt.state !== 'stopped' || rt.stoppedBy === 'operator') continue;
+      const blocked = this.startBlocked(rt);
+      if (blocked) {
+        this.sink.event({ type: 'system.note', event: 'strategy.autoStartRefused', detail: { strategyId: spec.id, reason: blocked } });
+        continue;
+      }
+      this.setStrategyState(rt, 'running', SYSTEM_ACTOR, 'autoStart');
     }
   }
 
@@ -338,6 +383,7 @@ export class Kernel {
 
   private routeOrderUpdate(o: Order): void {
     this.killSwitch.onOrderUpdate(o);
+    this.gate.onOrderUpdate(o);
     if (o.strategyId === null) return;
     const rt = this.strategies.get(o.strategyId);
     if (!rt || rt.state === 'stopped') return;
@@ -346,6 +392,7 @@ export class Kernel {
 
   private routeFill(f: Fill, o: Order): void {
     this.risk.onFill(f, o);
+    this.recon.onFill(f);
     if (o.strategyId === null) return;
     const rt = this.strategies.get(o.strategyId);
     if (!rt || rt.state === 'stopped') return;
@@ -356,7 +403,7 @@ export class Kernel {
 
   private dispatchMd(key: string, fn: (rt: StrategyRuntime) => void, name: string): void {
     const subs = this.subscribers.get(key);
-    if (!subs) return;
+    if (!subs || this.gate.isActive) return;
     for (let i = 0; i < subs.length; i++) {
       const rt = subs[i]!;
       if (rt.state === 'running') this.guard(rt, name, () => fn(rt));
@@ -379,16 +426,30 @@ export class Kernel {
     if (!rt) return { error: { code: 'UNKNOWN_STRATEGY', detail: { strategyId: id } } };
     const to: StrategyState = action === 'start' ? 'running' : action === 'stop' ? 'stopped' : 'paused';
     if (rt.state === to) return { error: { code: 'ALREADY_' + to.toUpperCase(), detail: { strategyId: id, state: rt.state } } };
-    const refusal = action === 'start' ? this.risk.canStartStrategy(rt.spec) : null;
-    if (refusal) return { error: refusal };
+    if (action === 'start') {
+      const blocked = this.startBlocked(rt);
+      if (blocked) return { error: { code: 'START_BLOCKED', detail: { strategyId: id, reason: blocked } } };
+    }
     this.setStrategyState(rt, to, actor, reason);
     return {};
   }
 
-  setStrategyState(rt: StrategyRuntime, to: StrategyState, actor: Actor, reason: string): void {
+  /** A kill switch in scope or a halted scope keeps a strategy from starting. */
+  private startBlocked(rt: StrategyRuntime): string | null {
+    const probe = { venue: '', account: rt.spec.account, traderId: rt.spec.traderId ?? null, strategyId: rt.spec.id, symbol: '' };
+    for (const a of this.killSwitch.active()) {
+      const t = a.scope.type;
+      if (t === 'firm' || ((t === 'account' || t === 'trader' || t === 'strategy') && this.killSwitch.inScope(a.scope, probe))) return `kill switch ${a.id} is active`;
+    }
+    const halted = this.risk.canStartStrategy(rt.spec);
+    return halted ? `${halted.code} ${halted.detail.scope ?? ''}`.trim() : null;
+  }
+
+  setStrategyState(rt: StrategyRuntime, to: StrategyState, actor: Actor, reason: string, stoppedBy: 'shutdown' | 'operator' = 'operator'): void {
     const from = rt.state;
     if (from === to) return;
     rt.state = to;
+    if (to === 'stopped') rt.stoppedBy = stoppedBy;
     this.sink.event({ type: 'strategy.state', strategyId: rt.spec.id, from, to, actor, reason });
     if (to === 'running') this.guard(rt, 'onStart', () => rt.strategy.onStart(rt.ctx));
     else if (to === 'paused') this.guard(rt, 'onPause', () => rt.strategy.onPause(rt.ctx));
@@ -399,7 +460,7 @@ export class Kernel {
         this.sink.event({ type: 'strategy.error', strategyId: rt.spec.id, error: (e as Error).message, callback: 'onStop' });
       }
       // a stopped strategy leaves nothing working at the venues
-      for (const o of this.oms.openOrders((x) => x.strategyId === rt.spec.id && x.status !== 'PendingCancel')) this.oms.forceCancel(o, actor);
+      for (const o of this.oms.openOrders((x) => x.strategyId === rt.spec.id && x.cancelRequests === 0)) this.oms.forceCancel(o, actor);
     }
   }
 
@@ -408,16 +469,17 @@ export class Kernel {
   }
 
   private onTimer(now: Nanos): void {
+    this.gate.onTimer(now);
     const bars = this.bars.closeUpTo(now);
     for (const b of bars) this.dispatchMd(instrumentKey(b.venue, b.symbol), (rt) => rt.strategy.onBar(rt.ctx, b), 'onBar');
-    for (const rt of this.strategies.values()) if (rt.state === 'running') this.guard(rt, 'onTimer', () => rt.strategy.onTimer(rt.ctx, now));
+    for (const rt of this.strategies.values()) if (rt.state === 'running' && !this.gate.isActive) this.guard(rt, 'onTimer', () => rt.strategy.onTimer(rt.ctx, now));
     this.risk.onTimer(now);
     this.killSwitch.onTimer(now);
   }
 
   private stopAll(reason: string, actor: Actor): void {
-    for (const rt of this.strategies.values()) if (rt.state !== 'stopped') this.setStrategyState(rt, 'stopped', actor, reason);
-    for (const o of this.oms.openOrders((x) => x.status !== 'PendingCancel')) this.oms.forceCancel(o, actor);
+    for (const rt of this.strategies.values()) if (rt.state !== 'stopped') this.setStrategyState(rt, 'stopped', actor, reason, 'shutdown');
+    for (const o of this.oms.openOrders((x) => x.cancelRequests === 0)) this.oms.forceCancel(o, actor);
     this.sink.event({ type: 'system.stopping', reason, actor, openOrders: this.oms.open.size });
   }
 
@@ -447,6 +509,89 @@ export class Kernel {
     const accounts = [...this.portfolio.accounts.values()].sort((a, b) => (a.account < b.account ? -1 : 1));
     for (const a of accounts) h.update(JSON.stringify([a.account, a.cash.toString()]) + '\n');
     return h.digest('hex');
+  }
+
+  // ---------------------------------------------------------------- snapshots (src/engine/snapshots)
+
+  /**
+   * The whole state needed to continue exactly as this kernel would, as JSON text: a consistent cut
+   * between two inputs (call it between submits, never from inside one). Large, slowly changing
+   * parts (orders, fills, seen execution ids) are serialized incrementally, so repeated snapshots
+   * cost time in proportion to what changed.
+   */
+  snapshotJson(): string {
+    return Buffer.concat(this.snapshotParts()).toString('utf8');
+  }
+
+  /** The snapshot as Buffers to concatenate (what the snapshotter writes): see snapshotJson. */
+  snapshotParts(): Buffer[] {
+    if (!this.started || this.config === null) throw new Error('snapshot: the kernel has not started');
+    const doc: Omit<KernelSnapshotDoc, 'oms'> = {
+      format: KERNEL_SNAPSHOT_FORMAT,
+      version: KERNEL_SNAPSHOT_VERSION,
+      kernel: {
+        config: this.config,
+        now: this.nowTs.toString(),
+        curSeq: this.curSeq,
+        lastInputSeq: this.lastInputSeq,
+        inputsProcessed: this.inputsProcessed,
+        massCancelVenues: [...this.massCancelVenues],
+        instruments: this.instruments.all().map(instrumentSnap),
+      },
+      strategies: [...this.strategies.values()].map((rt) => ({ spec: rt.spec, state: rt.state, stoppedBy: rt.stoppedBy, clientSeq: rt.clientSeq, rng: rt.ctx.rng.state(), own: rt.strategy.getState() })),
+      portfolio: this.portfolio.snapshot(),
+      md: this.md.snapshot(),
+      bars: this.bars.snapshot(),
+      risk: this.risk.snapshot(),
+      kill: this.killSwitch.snapshot(),
+      gate: this.gate.snapshot(),
+      recon: this.recon.snapshot(),
+    };
+    const head = JSON.stringify(doc);
+    return [Buffer.from(head.slice(0, -1) + ',"oms":', 'utf8'), ...this.oms.snapshotParts(), Buffer.from('}')];
+  }
+
+  /** Loads a snapshot into this kernel, which must be fresh (never processed an input). */
+  restore(doc: KernelSnapshotDoc): void {
+    if (this.started || this.inputsProcessed > 0) throw new Error('restore: the kernel already holds state');
+    if (doc.format !== KERNEL_SNAPSHOT_FORMAT || doc.version !== KERNEL_SNAPSHOT_VERSION) throw new Error(`restore: unsupported snapshot ${doc.format} v${doc.version}`);
+    const k = doc.kernel;
+    const calendars = buildCalendars(k.instruments.map((i) => i.calendar).filter((c, i, a) => c.id !== '24x7' && a.findIndex((x) => x.id === c.id) === i));
+    k.instruments.forEach((i, n) => this.instruments.add(buildInstrument(i.spec, calendars, `snapshot.instruments[${n}]`)));
+    this.portfolio.restore(doc.portfolio);
+    this.md.restore(doc.md);
+    this.bars = BarBuilder.restore(doc.bars);
+    this.risk.restore(doc.risk);
+    this.massCancelVenues = new Set(k.massCancelVenues);
+    this.killSwitch.restore(doc.kill);
+    this.oms.restore(doc.oms);
+    this.gate.restore(doc.gate);
+    this.recon.restore(doc.recon);
+    this.config = k.config;
+    this.started = true;
+    this.nowTs = BigInt(k.now);
+    this.curSeq = k.curSeq;
+    this.lastInputSeq = k.lastInputSeq;
+    this.inputsProcessed = k.inputsProcessed;
+    for (const s of doc.strategies) {
+      const strategy = createStrategy(s.spec.class, s.spec.id, s.spec.params);
+      const rt: StrategyRuntime = { spec: s.spec, strategy, state: s.state, ctx: null as unknown as StrategyContext, subs: [], clientSeq: s.clientSeq, stoppedBy: s.stoppedBy };
+      rt.ctx = this.makeContext(rt, k.config.seed);
+      rt.ctx.rng.restore(s.rng);
+      strategy.setState(s.own);
+      rt.subs = strategy.subscriptions();
+      for (const key of rt.subs) {
+        const l = this.subscribers.get(key);
+        if (l) l.push(rt);
+        else this.subscribers.set(key, [rt]);
+      }
+      this.strategies.set(s.spec.id, rt);
+    }
+  }
+
+  /** SHA-256 of the whole snapshot: equal only when every engine's state is equal (tests, tools). */
+  stateDigest(): string {
+    return createHash('sha256').update(this.snapshotJson()).digest('hex');
   }
 
   quoteView(q: Quote) {

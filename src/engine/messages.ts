@@ -12,6 +12,7 @@ import type { KernelConfig } from './kernel-config.js';
 import type { RiskConfig } from '../risk/config.js';
 import type { RiskAlert, TradingState } from '../risk/engine.js';
 import type { KillScope } from '../risk/kill-switch.js';
+import type { ReconDiscrepancy, ReconKind, ReconPolicy, ReconReport, ReconVenueData } from '../oms/recon/types.js';
 
 export interface OrderRequestWire {
   symbol: string;
@@ -36,6 +37,8 @@ export type Input =
   | { type: 'md.trade'; m: TradeMsg }
   | { type: 'md.status'; m: InstrumentStatusMsg }
   | { type: 'exec'; r: ExecutionReportMsg }
+  /** reports that arrived together (one venue read): one journal record instead of many */
+  | { type: 'exec.batch'; rs: ExecutionReportMsg[] }
   | { type: 'venue.connection'; venue: string; up: boolean }
   | { type: 'cmd.order.new'; actor: Actor; order: OrderRequestWire }
   | { type: 'cmd.order.cancel'; actor: Actor; orderId: string }
@@ -44,7 +47,13 @@ export type Input =
   | { type: 'cmd.risk.limits'; actor: Actor; reason: string; config: RiskConfig }
   | { type: 'cmd.risk.state'; actor: Actor; reason: string; scope: string; state: TradingState }
   | { type: 'cmd.kill'; actor: Actor; scope: KillScope; reason: string }
-  | { type: 'cmd.kill.reset'; actor: Actor; activationId: string; reason: string };
+  | { type: 'cmd.kill.reset'; actor: Actor; activationId: string; reason: string }
+  /** after a restart: ask the venues about every open order; no new order until answered or timed out */
+  | { type: 'recovery.begin'; timeoutMs: number; awaitReconciliation: boolean }
+  /** a reconciliation run starts gathering venue answers (marks where our fills stood) */
+  | { type: 'recon.begin'; runId: string; kind: ReconKind; actor: Actor }
+  /** the venues' answers, gathered outside the core, with the policy to apply to them */
+  | { type: 'recon.result'; runId: string; kind: ReconKind; actor: Actor; policy: ReconPolicy; venues: ReconVenueData[] };
 
 export type InputType = Input['type'];
 
@@ -52,10 +61,9 @@ export type Event =
   | { type: 'system.started'; nodeId: string; version: string; recovered: boolean; openOrders: number }
   | { type: 'system.stopping'; reason: string; actor: Actor; openOrders: number }
   | { type: 'order.created'; order: OrderWire; actor: Actor }
-  | { type: 'order.updated'; order: OrderWire; from: OrderStatus; cause: string }
+  | { type: 'order.updated'; order: OrderWire; from: OrderStatus; cause: string; actor?: Actor }
   | { type: 'order.rejected'; order: OrderWire; reason: string; detail: Record<string, string>; actor: Actor }
   | { type: 'order.transitionRefused'; orderId: string; from: OrderStatus; to: OrderStatus; cause: string }
-  | { type: 'order.cancelRequested'; orderId: string; actor: Actor }
   | { type: 'order.replaceRequested'; orderId: string; newOrderId: string; quantity: string; price: string | null; actor: Actor }
   | { type: 'order.requestRefused'; orderId: string; request: 'cancel' | 'replace'; reason: string; actor: Actor }
   | { type: 'fill'; fill: FillWire }
@@ -72,11 +80,27 @@ export type Event =
   | { type: 'risk.stateChanged'; scope: string; from: TradingState; to: TradingState; actor: Actor; reason: string; detail: Record<string, string> }
   | { type: 'kill.activated'; activationId: string; scope: string; actor: Actor; reason: string }
   | { type: 'kill.refused'; scope: string; actor: Actor; reason: string }
-  | { type: 'kill.cancelsSent'; activationId: string; orders: number; massCancels: number; cancels: number; strategiesStopped: string[] }
-  | { type: 'kill.confirmed'; activationId: string; orderId: string; status: OrderStatus }
+  | {
+      type: 'kill.cancelsSent';
+      activationId: string;
+      orders: number;
+      massCancels: number;
+      cancels: number;
+      massCancelRequests: { venue: string; account: string; requestId: string }[];
+      /** orders covered by the mass cancels (no individual cancel was sent for them) */
+      massCancelledOrders: string[];
+      strategiesStopped: string[];
+    }
   | { type: 'kill.completed'; activationId: string; orders: number; durationNs: string }
   | { type: 'kill.escalated'; activationId: string; severity: 'critical'; uncertainOrders: string[]; retry: number; retrying: boolean; message: string }
   | { type: 'kill.resetApproved'; activationId: string; actor: Actor; reason: string; approvals: number }
-  | { type: 'kill.reset'; activationId: string; scope: string; actors: Actor[]; reason: string };
+  | { type: 'kill.reset'; activationId: string; scope: string; actors: Actor[]; reason: string }
+  | { type: 'recovery.started'; orders: string[]; timeoutMs: number; awaitReconciliation: boolean }
+  | { type: 'recovery.completed'; answered: number; timedOut: string[]; durationNs: string }
+  /** a discrepancy the reconciliation fixed (applied a missed report, cancelled, adjusted, queried) */
+  | { type: 'recon.correction'; runId: string; discrepancy: ReconDiscrepancy }
+  /** a discrepancy that needs a person (alert only) */
+  | { type: 'recon.discrepancy'; runId: string; discrepancy: ReconDiscrepancy }
+  | { type: 'recon.completed'; runId: string; report: ReconReport };
 
 export type EventType = Event['type'];

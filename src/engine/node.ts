@@ -14,10 +14,15 @@ import { SimMarket } from '../venues/sim/sim-market.js';
 import { SimVenue } from '../venues/sim/sim-venue.js';
 import type { ExecutionReportMsg, MarketDataMsg, VenueGateway } from '../venues/venue.js';
 import { Journal, type JournalRepair } from './journal.js';
+import { FeedHandler } from '../marketdata/feed-handler.js';
 import { Kernel, type OutboundCommand } from './kernel.js';
 import type { Input } from './messages.js';
-import { replayInto } from './replay.js';
+import { recoverKernel, type RecoveryInfo } from './snapshots/recovery.js';
+import { Snapshotter } from './snapshots/snapshotter.js';
+import { Reconciler } from '../oms/recon/reconciler.js';
 import { Sequencer, type Submitted } from './sequencer.js';
+import { startDatabase, type NodeDatabase } from '../storage/database.js';
+import { AuditTrail } from '../audit/trail.js';
 
 export const VERSION = '0.1.0';
 
@@ -42,7 +47,15 @@ export class BulwarkNode {
   private timer: NodeJS.Timeout | null = null;
   private stopping: Promise<StopResult> | null = null;
   private accepting = true;
-  readonly recovered: { records: number; openOrders: number; repaired: JournalRepair | null };
+  readonly recovered: { records: number; openOrders: number; repaired: JournalRepair | null; recovery: RecoveryInfo };
+  /** periodic snapshots of the core (src/engine/snapshots); null when disabled */
+  snapshotter: Snapshotter | null = null;
+  /** reconciliation with the venues (src/oms/recon); null when disabled */
+  reconciler: Reconciler | null = null;
+  /** The journal's queryable projection (src/storage), off the hot path; null when disabled. */
+  database: NodeDatabase | null = null;
+  /** Merkle tree, signed checkpoints and WORM archive over the journal (src/audit). */
+  audit: AuditTrail | null = null;
   private readonly log: (msg: string, data?: Record<string, unknown>) => void;
 
   private constructor(
@@ -51,7 +64,7 @@ export class BulwarkNode {
     readonly sequencer: Sequencer,
     kernel: Kernel,
     readonly clock: Clock,
-    recovered: { records: number; openOrders: number; repaired: JournalRepair | null },
+    recovered: { records: number; openOrders: number; repaired: JournalRepair | null; recovery: RecoveryInfo },
     log: (msg: string, data?: Record<string, unknown>) => void,
   ) {
     this.kernel = kernel;
@@ -67,16 +80,17 @@ export class BulwarkNode {
       fsync: config.journal.fsync,
       segmentBytes: config.journal.segmentMiB * 1024 * 1024,
     });
-    const kernel = new Kernel({ event: () => {}, command: () => {} });
-    // recovery: the state is a fold over the journal
-    const records = journal.lastSeq === 0 ? 0 : replayInto(kernel, join(config.dataDir, 'journal')).inputs;
-    const recovered = { records, openOrders: kernel.oms.open.size, repaired: journal.repaired ?? null };
+    // recovery: the newest valid snapshot plus the journal after it (or the whole journal)
+    const { kernel, info: recovery } = recoverKernel(join(config.dataDir, 'journal'), config.snapshots.enabled ? join(config.dataDir, 'snapshots') : null, journal.lastSeq, log);
+    const records = recovery.inputs;
+    const recovered = { records, openOrders: kernel.oms.open.size, repaired: journal.repaired ?? null, recovery };
 
     const holder: { node?: BulwarkNode } = {};
     const sequencer = new Sequencer(journal, kernel, clock, (c) => holder.node!.route(c));
     const node = new BulwarkNode(config, journal, sequencer, kernel, clock, recovered, log);
     holder.node = node;
     journal.onError((e) => log('journal write failed: outbound traffic is held until it recovers', { error: e.message }));
+    node.audit = await AuditTrail.attach({ dataDir: config.dataDir, nodeId: config.nodeId, environment: config.environment, config: config.audit, journal, sequencer, clock, log });
 
     // venues
     const kc = kernelConfigOf(config);
@@ -99,6 +113,8 @@ export class BulwarkNode {
         latencyMs: v.latencyMs,
         agentIntervalMs: config.sim.agentIntervalMs,
         supportsMassCancel: v.supportsMassCancel,
+        ...(v.faults ? { faults: v.faults } : {}),
+        ...(config.sim.persistState ? { persistDir: join(config.dataDir, 'venues', v.id), persistFsync: config.sim.persistFsync } : {}),
         onListenerError: (err) => log('venue listener error', { venue: v.id, error: String(err) }),
       });
       node.venues.set(v.id, venue);
@@ -108,7 +124,11 @@ export class BulwarkNode {
       venue.subscribe({
         onExecutionReport: (r) => node.onExecutionReport(r),
         onMarketData: (m) => node.onMarketData(m),
-        onConnectionChange: (venueId, up) => node.submitQuiet({ type: 'venue.connection', venue: venueId, up }),
+        onConnectionChange: (venueId, up) => {
+          // a reconnect starts a fresh feed session with its own sequence
+          node.feeds.get(venueId)?.resetSequence();
+          node.submitQuiet({ type: 'venue.connection', venue: venueId, up });
+        },
       });
     }
 
@@ -116,13 +136,32 @@ export class BulwarkNode {
     if (recovered.repaired) {
       sequencer.submit({ type: 'system.note', event: 'journal.repaired', detail: { ...recovered.repaired } });
     }
-    // orders that were open when the node last stopped: ask their venue before doing anything else
-    for (const o of kernel.oms.openOrders()) {
-      const venue = node.venues.get(o.venue);
-      venue?.send({ type: 'status', clOrdId: o.clOrdId, symbol: o.symbol });
+    if (records > 0) {
+      const snap = recovery.snapshot;
+      sequencer.submit({
+        type: 'system.note',
+        event: 'node.recovered',
+        detail: { inputsReplayed: recovery.replayedInputs, inputs: records, openOrders: recovered.openOrders, snapshotSeq: snap?.seq ?? null, snapshotsRejected: recovery.rejected, digest: recovery.digest, ms: Math.round(recovery.ms) },
+      });
     }
+    node.audit.start();
+    // orders that were in flight when the node went down: the core asks their venues (status
+    // requests through the outbox) and sends nothing new until they answered or the gate times out
+    const reconOnStart = records > 0 && config.reconciliation.enabled && config.reconciliation.onStart;
+    if (kernel.oms.open.size > 0 || reconOnStart) sequencer.submit({ type: 'recovery.begin', timeoutMs: config.recovery.gateTimeoutMs, awaitReconciliation: reconOnStart });
     await journal.flush();
+    node.database = startDatabase(config.database, config.dataDir, journal, (level, msg, data) => log(msg, { level, ...data }));
 
+    if (config.snapshots.enabled) {
+      node.snapshotter = new Snapshotter(kernel, journal, { dir: join(config.dataDir, 'snapshots'), intervalMs: config.snapshots.intervalMs, keep: config.snapshots.keep, nodeId: config.nodeId, fsync: config.journal.fsync, log });
+      node.snapshotter.start();
+    }
+    if (config.reconciliation.enabled) {
+      const rc = config.reconciliation;
+      node.reconciler = new Reconciler(node, { intervalMs: rc.intervalMs, endOfDay: rc.endOfDay, autoCorrectMaxQty: rc.autoCorrectMaxQty, unknownOrderPolicy: rc.unknownOrderPolicy, stuckAfterMs: rc.stuckAfterMs, venueTimeoutMs: rc.venueTimeoutMs, log });
+      node.reconciler.start();
+      if (reconOnStart) void node.reconciler.run('startup');
+    }
     node.timer = setInterval(() => node.submitQuiet({ type: 'timer' }), config.timerIntervalMs);
     if (opts.startAgents !== false) for (const v of node.simVenues) v.start();
     log('node started', { nodeId: config.nodeId, recoveredRecords: records, openOrders: recovered.openOrders, lastSeq: sequencer.lastSeq });
@@ -138,26 +177,49 @@ export class BulwarkNode {
     v.send(c.cmd);
   }
 
+  private pendingReports: ExecutionReportMsg[] = [];
+  private flushScheduled = false;
+  readonly feeds = new Map<string, FeedHandler>();
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => this.flushAdapters());
+  }
+
+  /**
+   * Reports that a venue delivers in one go (a mass cancel's confirmations, one socket read) are
+   * coalesced into one input at the end of the current task: one journal record, same order.
+   * Execution reports go in before the market data of the same turn.
+   */
   private onExecutionReport(r: ExecutionReportMsg): void {
-    this.submitQuiet({ type: 'exec', r });
+    this.pendingReports.push(r);
+    this.scheduleFlush();
+  }
+
+  private flushAdapters(): void {
+    this.flushScheduled = false;
+    const rs = this.pendingReports;
+    if (rs.length > 0) {
+      this.pendingReports = [];
+      this.submitQuiet(rs.length === 1 ? { type: 'exec', r: rs[0]! } : { type: 'exec.batch', rs });
+    }
+    if (!this.accepting) return;
+    for (const f of this.feeds.values()) {
+      if (!f.hasPending) continue;
+      for (const item of f.drain()) this.submitQuiet(item);
+    }
   }
 
   private onMarketData(m: MarketDataMsg): void {
     if (!this.accepting) return;
-    switch (m.type) {
-      case 'quote':
-        this.submitQuiet({ type: 'md.quote', m });
-        return;
-      case 'trade':
-        this.submitQuiet({ type: 'md.trade', m });
-        return;
-      case 'instrumentStatus':
-        this.submitQuiet({ type: 'md.status', m });
-        return;
-      default:
-        // depth is for books outside the core; the core trades on top of book and trades
-        return;
+    let f = this.feeds.get(m.venue);
+    if (!f) {
+      f = new FeedHandler(m.venue);
+      f.onGap = (venue, expected, got) => this.log('market data gap', { venue, expected, got });
+      this.feeds.set(m.venue, f);
     }
+    if (f.accept(m)) this.scheduleFlush();
   }
 
   /** Submits an input from an adapter; the node must never crash on one. */
@@ -191,6 +253,7 @@ export class BulwarkNode {
     this.stopping = (async () => {
       if (this.timer) clearInterval(this.timer);
       this.timer = null;
+      const reconStopped = this.reconciler?.stop();
       for (const v of this.simVenues) v.stopAgents();
       this.accepting = false;
       this.sequencer.submit({ type: 'system.stop', reason, actor });
@@ -200,7 +263,13 @@ export class BulwarkNode {
       }
       this.stopped = true;
       for (const v of this.simVenues) v.stop();
+      this.sequencer.submit({ type: 'system.note', event: 'node.stopped', detail: { reason, openOrders: this.kernel.oms.open.size, digest: this.kernel.digest() } });
+      await reconStopped;
+      // a last snapshot: the next start replays nothing
+      await this.snapshotter?.stop(true);
+      await this.audit?.close();
       await this.journal.close();
+      await this.database?.stop();
       const result = { digest: this.kernel.digest(), lastSeq: this.sequencer.lastSeq, openOrders: this.kernel.oms.open.size };
       this.log('node stopped', { ...result });
       return result;

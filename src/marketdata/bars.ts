@@ -2,6 +2,7 @@
 import type { Price, Qty } from '../core/fixed.js';
 import type { Nanos } from '../core/time.js';
 import type { Trade } from './cache.js';
+import type { BarSnap, BarsSnapshot } from '../engine/snapshots/parts.js';
 
 export interface Bar {
   venue: string;
@@ -61,5 +62,19 @@ export class BarBuilder {
       }
     }
     return out;
+  }
+
+  /** JSON-safe copy of the open and finished-but-not-handed-out bars (src/engine/snapshots). */
+  snapshot(): BarsSnapshot {
+    const w = (b: Bar): BarSnap => ({ venue: b.venue, symbol: b.symbol, start: String(b.start), intervalNs: String(b.intervalNs), open: String(b.open), high: String(b.high), low: String(b.low), close: String(b.close), volume: String(b.volume), trades: b.trades });
+    return { intervalNs: String(this.intervalNs), open: [...this.open].map(([k, b]) => [k, w(b)]), finished: this.finished.map(w) };
+  }
+
+  static restore(s: BarsSnapshot): BarBuilder {
+    const r = (b: BarSnap): Bar => ({ venue: b.venue, symbol: b.symbol, start: BigInt(b.start), intervalNs: BigInt(b.intervalNs), open: BigInt(b.open), high: BigInt(b.high), low: BigInt(b.low), close: BigInt(b.close), volume: BigInt(b.volume), trades: b.trades });
+    const bb = new BarBuilder(BigInt(s.intervalNs));
+    for (const [k, b] of s.open) bb.open.set(k, r(b));
+    for (const b of s.finished) bb.finished.push(r(b));
+    return bb;
   }
 }

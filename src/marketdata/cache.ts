@@ -7,6 +7,7 @@ import { instrumentKey } from '../core/instruments.js';
 import type { Nanos } from '../core/time.js';
 import type { Side } from '../core/types.js';
 import type { InstrumentStatusMsg, QuoteMsg, TradeMsg } from '../venues/venue.js';
+import type { MarketDataSnapshot } from '../engine/snapshots/parts.js';
 
 export interface Quote {
   venue: string;
@@ -40,20 +41,10 @@ export class MarketDataCache {
   readonly lastTrades = new Map<string, Trade>();
   readonly halted = new Map<string, boolean>();
   readonly sessionOpen = new Map<string, boolean>();
-  /** last feed sequence seen per venue, and gaps found */
-  readonly feedSeq = new Map<string, number>();
-  gaps = 0;
   /** latest mark per symbol (mid of the freshest quote, else last trade) */
   private readonly marks = new Map<string, { price: Price; ts: Nanos }>();
 
-  private trackSeq(venue: string, seq: number): void {
-    const last = this.feedSeq.get(venue);
-    if (last !== undefined && seq !== last + 1 && seq > last) this.gaps++;
-    if (last === undefined || seq > last) this.feedSeq.set(venue, seq);
-  }
-
   onQuote(m: QuoteMsg, ts: Nanos): Quote {
-    this.trackSeq(m.venue, m.feedSeq);
     const key = instrumentKey(m.venue, m.symbol);
     let q = this.quotes.get(key);
     if (!q) {
@@ -72,7 +63,6 @@ export class MarketDataCache {
   }
 
   onTrade(m: TradeMsg, ts: Nanos): Trade {
-    this.trackSeq(m.venue, m.feedSeq);
     const t: Trade = {
       venue: m.venue,
       symbol: m.symbol,
@@ -89,7 +79,6 @@ export class MarketDataCache {
   }
 
   onStatus(m: InstrumentStatusMsg): void {
-    this.trackSeq(m.venue, m.feedSeq);
     const key = instrumentKey(m.venue, m.symbol);
     this.halted.set(key, m.halted);
     this.sessionOpen.set(key, m.open);
@@ -113,5 +102,31 @@ export class MarketDataCache {
 
   markTs(symbol: string): Nanos | null {
     return this.marks.get(symbol)?.ts ?? null;
+  }
+
+  /** JSON-safe copy of quotes, last trades, statuses and marks (src/engine/snapshots). */
+  snapshot(): MarketDataSnapshot {
+    const n = (v: bigint | null) => (v === null ? null : String(v));
+    return {
+      quotes: [...this.quotes].map(([k, q]) => [k, { venue: q.venue, symbol: q.symbol, bid: n(q.bid), bidSize: String(q.bidSize), ask: n(q.ask), askSize: String(q.askSize), ts: String(q.ts), venueTs: String(q.venueTs) }]),
+      lastTrades: [...this.lastTrades].map(([k, t]) => [k, { venue: t.venue, symbol: t.symbol, price: String(t.price), quantity: String(t.quantity), aggressor: t.aggressor, ts: String(t.ts), venueTs: String(t.venueTs) }]),
+      halted: [...this.halted],
+      sessionOpen: [...this.sessionOpen],
+      marks: [...this.marks].map(([k, m]) => [k, String(m.price), String(m.ts)]),
+    };
+  }
+
+  restore(s: MarketDataSnapshot): void {
+    const n = (v: string | null) => (v === null ? null : BigInt(v));
+    this.quotes.clear();
+    this.lastTrades.clear();
+    this.halted.clear();
+    this.sessionOpen.clear();
+    this.marks.clear();
+    for (const [k, q] of s.quotes) this.quotes.set(k, { venue: q.venue, symbol: q.symbol, bid: n(q.bid), bidSize: BigInt(q.bidSize), ask: n(q.ask), askSize: BigInt(q.askSize), ts: BigInt(q.ts), venueTs: BigInt(q.venueTs) });
+    for (const [k, t] of s.lastTrades) this.lastTrades.set(k, { venue: t.venue, symbol: t.symbol, price: BigInt(t.price), quantity: BigInt(t.quantity), aggressor: t.aggressor, ts: BigInt(t.ts), venueTs: BigInt(t.venueTs) });
+    for (const [k, v] of s.halted) this.halted.set(k, v);
+    for (const [k, v] of s.sessionOpen) this.sessionOpen.set(k, v);
+    for (const [k, p, ts] of s.marks) this.marks.set(k, { price: BigInt(p), ts: BigInt(ts) });
   }
 }

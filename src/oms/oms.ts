@@ -14,6 +14,7 @@ import type { PreTradeRisk, RiskVerdict } from '../risk/types.js';
 import type { ExecutionReportMsg, VenueCommand } from '../venues/venue.js';
 import { fillToWire, leavesQty, orderToWire, type Fill, type Order } from './order.js';
 import { canTransition, isOpen } from './order-state.js';
+import { OmsSnapshotWriter, restoreOmsState, type OmsSnapshot } from '../engine/snapshots/parts.js';
 
 export interface OmsHost {
   readonly instruments: InstrumentRegistry;
@@ -28,6 +29,8 @@ export interface OmsHost {
   /** the order's open quantity or status may have changed (risk exposure bookkeeping) */
   track(o: Order): void;
   onFill(f: Fill, o: Order): void;
+  /** a venue answered a status request about this order (orderStatus, or UNKNOWN_ORDER) */
+  onStatusAnswer?(o: Order, r: ExecutionReportMsg): void;
 }
 
 export interface NewOrderParams {
@@ -161,26 +164,17 @@ export class OrderManager {
     this.sendCancel(o, actor);
   }
 
-  /** Marks an order as being cancelled by a mass cancel already sent to its venue. */
-  markCancelPending(o: Order, actor: Actor): void {
-    if (!isOpen(o.status)) return;
-    o.cancelRequests++;
-    if (o.status !== 'PendingCancel' && canTransition(o.status, 'PendingCancel')) {
-      o.prevStatus = o.status;
-      this.transition(o, 'PendingCancel', 'mass cancel requested');
-    }
-    this.host.emit({ type: 'order.cancelRequested', orderId: o.id, actor });
-  }
-
   private sendCancel(o: Order, actor: Actor): void {
     const clOrdId = `${o.id}-C${this.nextReq++}`;
     this.byClOrdId.set(clOrdId, o.id);
     o.cancelRequests++;
     if (o.status !== 'PendingCancel' && canTransition(o.status, 'PendingCancel')) {
       o.prevStatus = o.status;
-      this.transition(o, 'PendingCancel', 'cancel requested');
+      this.transition(o, 'PendingCancel', 'cancel requested', actor);
+    } else {
+      // a repeated cancel (retry) changes no state but is still a message we sent
+      this.host.emit({ type: 'system.note', event: 'order.cancelResent', detail: { orderId: o.id, clOrdId, actor } });
     }
-    this.host.emit({ type: 'order.cancelRequested', orderId: o.id, actor });
     this.host.send(o.venue, { type: 'cancel', clOrdId, origClOrdId: o.clOrdId, symbol: o.symbol, side: o.side });
   }
 
@@ -204,7 +198,7 @@ export class OrderManager {
     o.pendingReplace = { orderId: newId, clOrdId: newId, quantity: newQty, price: newPrice };
     o.prevStatus = o.status;
     this.byClOrdId.set(newId, o.id);
-    this.transition(o, 'PendingReplace', 'replace requested');
+    this.transition(o, 'PendingReplace', 'replace requested', actor);
     this.host.emit({
       type: 'order.replaceRequested',
       orderId: o.id,
@@ -231,7 +225,7 @@ export class OrderManager {
   }
 
   /** Applies a state change if the state machine allows it; otherwise records the refusal. */
-  private transition(o: Order, to: OrderStatus, cause: string): boolean {
+  private transition(o: Order, to: OrderStatus, cause: string, actor?: Actor): boolean {
     const from = o.status;
     if (from === to && to !== 'PartiallyFilled') return true;
     if (!canTransition(from, to)) {
@@ -246,7 +240,7 @@ export class OrderManager {
       o.prevStatus = null;
     }
     this.host.track(o);
-    this.host.emit({ type: 'order.updated', order: orderToWire(o), from, cause });
+    this.host.emit({ type: 'order.updated', order: orderToWire(o), from, cause, ...(actor ? { actor } : {}) });
     this.host.onOrderUpdate(o);
     return true;
   }
@@ -268,6 +262,8 @@ export class OrderManager {
       return;
     }
     this.seenExecs.add(execKey);
+    // a report about an order that already ended may still change it (a late fill): the snapshot writer re-reads it
+    if (!isOpen(o.status) && this.lateReports.length < 100_000) this.lateReports.push(o);
     if (r.venueOrderId !== undefined && o.venueOrderId === null) o.venueOrderId = r.venueOrderId;
 
     switch (r.execType) {
@@ -295,20 +291,25 @@ export class OrderManager {
         } else if (o.status === 'PendingNew' || (o.status === 'PendingCancel' && o.prevStatus === 'PendingNew')) {
           o.rejectReason = 'VENUE_' + (r.reason ?? 'REJECTED');
           o.rejectDetail = { venue: r.venue, text: r.text ?? '' };
-          this.transition(o, 'Rejected', `venue reject ${r.reason ?? ''}`.trim());
+          // PendingCancel → Rejected is not a legal transition: the order ends Canceled, the reject reason kept
+          this.transition(o, o.status === 'PendingNew' ? 'Rejected' : 'Canceled', `venue reject ${r.reason ?? ''}`.trim());
         } else if (r.reason === 'UNKNOWN_ORDER') {
           // the answer to a status request: the venue does not know this order, so it cannot trade
           this.transition(o, 'Canceled', 'unknown at venue');
         } else {
           this.host.emit({ type: 'exec.anomaly', orderId: o.id, detail: `reject for an order in ${o.status}: ${r.reason ?? ''}` });
         }
+        if (r.reason === 'UNKNOWN_ORDER') this.host.onStatusAnswer?.(o, r);
         return;
       case 'cancelRejected':
         if (o.status === 'PendingCancel' || o.status === 'PendingReplace') this.restorePending(o, `${o.status === 'PendingCancel' ? 'cancel' : 'replace'} rejected: ${r.reason ?? ''}`);
         return;
+      case 'orderStatus':
+        this.applyStatus(o, r);
+        this.host.onStatusAnswer?.(o, r);
+        return;
       case 'pendingCancel':
       case 'pendingReplace':
-      case 'orderStatus':
         return;
     }
   }
@@ -415,5 +416,75 @@ export class OrderManager {
 
   leaves(o: Order): Qty {
     return leavesQty(o);
+  }
+
+  /**
+   * A venue's answer to a status request (after a restart, or for an order stuck in a pending
+   * state). It carries no fill, so it can only confirm what we know or close an order whose fills we
+   * all have; when the venue has filled more than we booked, the missing fills come from
+   * reconciliation (the venue's execution history), never from a guess.
+   */
+  private applyStatus(o: Order, r: ExecutionReportMsg): void {
+    let cum: Qty;
+    try {
+      cum = parseDecimal(r.cumQty, 'cumQty');
+    } catch {
+      this.host.emit({ type: 'exec.anomaly', orderId: o.id, detail: `status with cumQty ${String(r.cumQty)}` });
+      return;
+    }
+    if (cum !== o.filledQuantity) {
+      this.host.emit({ type: 'exec.anomaly', orderId: o.id, detail: `status: venue filled ${formatDecimal(cum)}, booked ${formatDecimal(o.filledQuantity)} (reconciliation books missing fills)` });
+      return;
+    }
+    const live = r.ordStatus === 'New' || r.ordStatus === 'PartiallyFilled' || r.ordStatus === 'PendingNew' || r.ordStatus === 'PendingCancel' || r.ordStatus === 'PendingReplace';
+    if (o.status === 'PendingReplace' && o.pendingReplace !== null && r.clOrdId === o.pendingReplace.clOrdId && live) {
+      // the venue already runs the order under the replacement's clOrdId: the replaced report was lost
+      this.applyReplaced(o, r);
+      return;
+    }
+    if (live) {
+      if (o.status === 'PendingNew') this.transition(o, 'New', 'venue status: live');
+      return;
+    }
+    if (r.ordStatus === 'Rejected' && o.status === 'PendingNew') {
+      o.rejectReason = 'VENUE_' + (r.reason ?? 'REJECTED');
+      o.rejectDetail = { venue: r.venue, text: r.text ?? 'status' };
+    }
+    if (r.ordStatus === 'Canceled' || r.ordStatus === 'Expired' || r.ordStatus === 'Rejected' || r.ordStatus === 'Filled') {
+      o.cancelRequests = 0;
+      this.transition(o, r.ordStatus, `venue status: ${r.ordStatus}`);
+    }
+  }
+
+  /** The order a venue's clOrdId (or its origClOrdId) names, if we know it on that venue. */
+  findByClOrdId(venue: string, clOrdId: string, origClOrdId?: string): Order | undefined {
+    const id = this.byClOrdId.get(clOrdId) ?? (origClOrdId !== undefined ? this.byClOrdId.get(origClOrdId) : undefined);
+    const o = id === undefined ? undefined : this.orders.get(id);
+    return o !== undefined && o.venue === venue ? o : undefined;
+  }
+
+  /** Whether an execution report of this venue was already applied (or ignored as a duplicate). */
+  hasSeenExec(venue: string, execId: string): boolean {
+    return this.seenExecs.has(venue + ':' + execId);
+  }
+
+  // ---------------------------------------------------------------- snapshots (src/engine/snapshots)
+
+  private snapshotWriter: OmsSnapshotWriter | undefined;
+  /** orders that had ended when a report about them arrived, since the last snapshot */
+  private readonly lateReports: Order[] = [];
+
+  /** The OMS state as JSON, in Buffers to concatenate (orders, indexes, seen execution ids, fills, counters). */
+  snapshotParts(): Buffer[] {
+    this.snapshotWriter ??= new OmsSnapshotWriter();
+    const { orders, open, byClOrdId, clientIds, seenExecs, fills, nextNo, nextReq, lateReports } = this;
+    return this.snapshotWriter.pieces({ orders, open, byClOrdId, clientIds, seenExecs, fills, nextNo, nextReq }, lateReports);
+  }
+
+  restore(s: OmsSnapshot): void {
+    const { orders, open, byClOrdId, clientIds, seenExecs, fills } = this;
+    const c = restoreOmsState(s, { orders, open, byClOrdId, clientIds, seenExecs, fills });
+    this.nextNo = c.nextNo;
+    this.nextReq = c.nextReq;
   }
 }

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { buildCalendars, buildInstrument, type InstrumentSpec } from '../core/instruments.js';
 import type { KernelConfig } from '../engine/kernel-config.js';
 import { DEFAULT_RISK_CONFIG, riskConfigSchema } from '../risk/config.js';
+import { AUDIT_DEFAULTS, auditConfigSchema } from '../audit/config.js';
 import { createStrategy } from '../strategies/registry.js';
 
 const dec = z.string().regex(/^-?\d{1,20}(\.\d{1,8})?$/, 'must be a decimal string with at most 8 decimals');
@@ -49,6 +50,18 @@ const venueSchema = z
     symbols: z.array(z.string()).optional(),
     stp: z.enum(['cancelResting', 'cancelIncoming', 'none']).default('cancelResting'),
     supportsMassCancel: z.boolean().default(true),
+    /** fault injection for paper trading and recovery drills (lost, duplicated, late, reordered reports) */
+    faults: z
+      .object({
+        dropReportProb: z.number().min(0).max(1).optional(),
+        duplicateReportProb: z.number().min(0).max(1).optional(),
+        delayReportProb: z.number().min(0).max(1).optional(),
+        delayMs: z.number().min(0).max(600_000).optional(),
+        reorderReportProb: z.number().min(0).max(1).optional(),
+        reorderMaxHoldMs: z.number().min(0).max(600_000).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -95,12 +108,67 @@ export const nodeConfigSchema = z
       .object({
         seed: z.number().int().nonnegative().default(7),
         agentIntervalMs: z.number().int().min(5).max(60_000).default(50),
+        /** sim venues keep their own state under <dataDir>/venues/<ID>/ and restore it at start (docs/recovery.md) */
+        persistState: z.boolean().default(true),
+        persistFsync: z.boolean().default(false),
         symbols: z.array(simSymbolSchema).min(1),
       })
       .strict(),
     venues: z.array(venueSchema).min(1),
     strategies: z.array(strategySchema).default([]),
     risk: riskConfigSchema.default(DEFAULT_RISK_CONFIG),
+    /** Tamper-evident audit trail: checkpoint cadence, signing key, WORM archive (src/audit). */
+    audit: auditConfigSchema.default(AUDIT_DEFAULTS),
+    /** Queryable projection of the journal (src/storage): embedded PGlite unless a URL is set. */
+    database: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** PostgreSQL connection string; else env DATABASE_URL; else embedded PGlite in <dataDir>/db */
+        url: z.string().min(1).optional(),
+        /** read replica for dashboard queries; else env DATABASE_READ_URL; else the primary */
+        readUrl: z.string().min(1).optional(),
+        retentionYears: z.number().int().min(1).max(100).default(7),
+        batchSize: z.number().int().min(1).max(100_000).default(5000),
+        lagThreshold: z.number().int().min(1).default(50_000),
+        drainTimeoutMs: z.number().int().min(0).max(600_000).default(30_000),
+        partitionMonthsAhead: z.number().int().min(1).max(36).default(3),
+        applicationName: z.string().min(1).max(63).default('bulwark-projector'),
+      })
+      .strict()
+      .prefault({}),
+    /** Snapshots of the core under <dataDir>/snapshots/ (docs/recovery.md). */
+    snapshots: z
+      .object({
+        enabled: z.boolean().default(true),
+        intervalMs: z.number().int().min(1000).max(5000).default(1000),
+        keep: z.number().int().min(1).max(1000).default(10),
+      })
+      .strict()
+      .prefault({}),
+    /** After a restart: how long new orders wait for the venues' answers about orders in flight. */
+    recovery: z
+      .object({
+        gateTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+      })
+      .strict()
+      .prefault({}),
+    /** Reconciliation with the venues (docs/recovery.md). */
+    reconciliation: z
+      .object({
+        enabled: z.boolean().default(true),
+        intervalMs: z.number().int().min(1000).max(86_400_000).default(300_000),
+        /** full run once a day at this UTC time */
+        endOfDay: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a UTC time HH:MM').default('21:00'),
+        autoCorrectMaxQty: posDec.default('100'),
+        unknownOrderPolicy: z.enum(['cancel', 'alert']).default('cancel'),
+        stuckAfterMs: z.number().int().min(100).max(86_400_000).default(30_000),
+        /** how long a venue has to answer before the run records it as unavailable */
+        venueTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+        /** reconcile right after a restart (the recovery gate waits for it) */
+        onStart: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
     killSwitch: z
       .object({
         timeoutMs: z.number().int().min(10).max(60_000).default(2000),
@@ -180,6 +248,11 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
   if (env.BULWARK_DATA_DIR !== undefined) merged.dataDir = env.BULWARK_DATA_DIR;
   if (env.BULWARK_ENV !== undefined) merged.environment = env.BULWARK_ENV;
   if (env.BULWARK_FSYNC !== undefined) merged.journal = { ...((merged.journal as object) ?? {}), fsync: env.BULWARK_FSYNC !== '0' && env.BULWARK_FSYNC !== 'false' };
+  // the config file's database.url / readUrl win; the environment fills them in when absent
+  const database = { ...((merged.database as Record<string, unknown>) ?? {}) };
+  if (database.url === undefined && env.DATABASE_URL) database.url = env.DATABASE_URL;
+  if (database.readUrl === undefined && env.DATABASE_READ_URL) database.readUrl = env.DATABASE_READ_URL;
+  merged.database = database;
 
   const r = nodeConfigSchema.safeParse(merged);
   if (!r.success) throw new ConfigError('invalid configuration:\n  ' + r.error.issues.map(formatIssue).join('\n  '));

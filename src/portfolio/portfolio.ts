@@ -7,6 +7,7 @@
  */
 import { divRound, formatDecimal, mul, type Money, type Price, type Qty } from '../core/fixed.js';
 import type { Side } from '../core/types.js';
+import type { PortfolioSnapshot } from '../engine/snapshots/parts.js';
 
 export interface Position {
   readonly key: string;
@@ -137,5 +138,29 @@ export class Portfolio {
       boughtQuantity: formatDecimal(p.boughtQty),
       soldQuantity: formatDecimal(p.soldQty),
     };
+  }
+
+  /** JSON-safe copy of every position, cash account and firm net (src/engine/snapshots). */
+  snapshot(): PortfolioSnapshot {
+    const positions: PortfolioSnapshot['positions'] = [];
+    for (const p of this.positions.values()) {
+      positions.push([p.key, p.account, p.strategyId, p.symbol, String(p.quantity), String(p.costBasis), String(p.realizedPnl), String(p.fees), String(p.boughtQty), String(p.soldQty)]);
+    }
+    return {
+      positions,
+      accounts: [...this.accounts.values()].map((a) => [a.account, a.currency, String(a.startingCash), String(a.cash)]),
+      firmNet: [...this.firmNet].map(([k, v]) => [k, String(v)]),
+    };
+  }
+
+  restore(s: PortfolioSnapshot): void {
+    this.positions.clear();
+    this.accounts.clear();
+    this.firmNet.clear();
+    for (const [key, account, strategyId, symbol, q, c, r, f, b, sold] of s.positions) {
+      this.positions.set(key, { key, account, strategyId, symbol, quantity: BigInt(q), costBasis: BigInt(c), realizedPnl: BigInt(r), fees: BigInt(f), boughtQty: BigInt(b), soldQty: BigInt(sold) });
+    }
+    for (const [account, currency, start, cash] of s.accounts) this.accounts.set(account, { account, currency, startingCash: BigInt(start), cash: BigInt(cash) });
+    for (const [k, v] of s.firmNet) this.firmNet.set(k, BigInt(v));
   }
 }

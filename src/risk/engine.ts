@@ -89,14 +89,24 @@ class RateWindow {
     const oldest = this.ring[this.head]!;
     return oldest > nowUs - windowUs;
   }
-  inWindow(nowUs: number, windowUs: number): number {
-    let n = 0;
-    for (let i = 0; i < this.count; i++) {
-      const idx = (this.head + this.capacity - 1 - i) % this.capacity;
-      if (this.ring[idx]! > nowUs - windowUs) n++;
-      else break;
-    }
-    return n;
+  /** Whether the k-th newest event (1 = newest) lies inside the window: "at least k in the window". */
+  atLeast(k: number, nowUs: number, windowUs: number): boolean {
+    if (k < 1) return true;
+    if (k > this.count) return false;
+    const idx = (this.head - k + this.capacity) % this.capacity;
+    return this.ring[idx]! > nowUs - windowUs;
+  }
+  dump(): RateWindowSnap {
+    // the ring's bytes (base64): a window of 20,000 timestamps costs microseconds, not a JSON array
+    return { capacity: this.capacity, head: this.head, count: this.count, ring: Buffer.from(this.ring.buffer, this.ring.byteOffset, this.ring.byteLength).toString('base64') };
+  }
+  static load(s: RateWindowSnap): RateWindow {
+    const w = new RateWindow(s.capacity);
+    const bytes = Buffer.from(s.ring, 'base64');
+    w.ring.set(new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)));
+    w.head = s.head;
+    w.count = s.count;
+    return w;
   }
   push(nowUs: number): void {
     this.ring[this.head] = nowUs;
@@ -114,14 +124,23 @@ interface ScopeAgg {
   /** committed notional of open buy and sell orders */
   openBuyNotional: Money;
   openSellNotional: Money;
-  /** Σ sells − Σ buys − fees since the start: total P&L = cashFlow + Σ pos × mark */
+  /** Σ sells − Σ buys − fees since the start: total P&L = cashFlow + net */
   cashFlow: Money;
+  /** Σ |pos| × mark and Σ pos × mark, kept current as fills and marks arrive */
+  gross: Money;
+  net: Money;
+  /** committed notional of open sells per symbol, and the part of it not covered by a long position */
+  sellNotional: Map<string, Money>;
+  shortBySymbol: Map<string, Money>;
+  shortCommit: Money;
   dayBaseline: Money;
   perSecond?: RateWindow;
   perMinute?: RateWindow;
   messages?: RateWindow;
   state: TradingState;
   stateReason: string;
+  /** per limit name: bit i set while threshold i is crossed (one alert per upward crossing) */
+  armed: Map<string, number>;
 }
 
 interface Tracked {
@@ -179,10 +198,17 @@ export class RiskEngine implements PreTradeRisk {
   private readonly rulesByKey = new Map<string, CompiledLimits>();
   private readonly aggs = new Map<string, ScopeAgg>();
   private readonly tracked = new Map<string, Tracked>();
+  /** the mark each symbol's aggregates are valued at, and the scopes holding a position in it */
+  private readonly markUsed = new Map<string, Price>();
+  private readonly holders = new Map<string, Set<ScopeAgg>>();
   private restricted = new Set<string>();
   private readonly recentOrders = new Map<string, Nanos>();
+  /** insertion-ordered (key, ts) so expired duplicate keys are evicted and the map stays bounded */
+  private readonly recentQueue: { key: string; ts: Nanos }[] = [];
+  private recentHead = 0;
   private readonly guards: RiskGuard[] = [];
-  private readonly armed = new Set<string>();
+  /** thresholds as hundredths of a percent, for integer comparison */
+  private thresholds: { pct: number; hundredths: bigint }[] = [];
   readonly alerts: RiskAlert[] = [];
   private alertSeq = 0;
   readonly rejections = new Map<string, number>();
@@ -221,6 +247,7 @@ export class RiskEngine implements PreTradeRisk {
     this.rulesByKey.clear();
     for (const [k, v] of compiled) this.rulesByKey.set(k, v);
     this.restricted = new Set(parsed.data.restricted);
+    this.thresholds = parsed.data.alertThresholdsPct.map((pct) => ({ pct, hundredths: BigInt(Math.round(pct * 100)) }));
     // rate windows are sized by the limits; resize where they changed
     for (const a of this.aggs.values()) this.sizeWindows(a);
   }
@@ -245,9 +272,15 @@ export class RiskEngine implements PreTradeRisk {
         openBuyNotional: 0n,
         openSellNotional: 0n,
         cashFlow: 0n,
+        gross: 0n,
+        net: 0n,
+        sellNotional: new Map(),
+        shortBySymbol: new Map(),
+        shortCommit: 0n,
         dayBaseline: 0n,
         state: 'ACTIVE',
         stateReason: '',
+        armed: new Map(),
       };
       this.aggs.set(key, a);
       this.sizeWindows(a);
@@ -404,6 +437,7 @@ export class RiskEngine implements PreTradeRisk {
     for (const r of rules) if (r.duplicateWindowNs !== undefined && r.duplicateWindowNs > 0n && (dupWindow === undefined || r.duplicateWindowNs > dupWindow)) dupWindow = r.duplicateWindowNs;
     const dupKey = dupWindow === undefined ? '' : `${o.account}|${o.strategyId ?? ''}|${o.side}|${o.symbol}|${o.venue}|${qty}|${price ?? 'MKT'}`;
     if (dupWindow !== undefined) {
+      this.evictRecent(now - dupWindow);
       const last = this.recentOrders.get(dupKey);
       if (last !== undefined && now - last < dupWindow) {
         return reject('DUPLICATE_ORDER', { windowMs: (dupWindow / 1_000_000n).toString(), sinceMs: ((now - last) / 1_000_000n).toString() });
@@ -451,12 +485,12 @@ export class RiskEngine implements PreTradeRisk {
       if (o.side === 'buy' && r.maxLongPosition !== undefined) {
         const proj = p + (a.buyLeaves.get(o.symbol) ?? 0n) + addLeaves;
         if (proj > r.maxLongPosition) return reject('POSITION_LIMIT_LONG', { scope: a.key, symbol: o.symbol, position: s(p), projected: s(proj), limit: s(r.maxLongPosition) });
-        this.utilization(a.key, 'maxLongPosition', proj, r.maxLongPosition);
+        this.utilization(a, 'maxLongPosition', proj, r.maxLongPosition);
       }
       if (o.side === 'sell' && r.maxShortPosition !== undefined) {
         const proj = -(p - (a.sellLeaves.get(o.symbol) ?? 0n) - addLeaves);
         if (proj > r.maxShortPosition) return reject('POSITION_LIMIT_SHORT', { scope: a.key, symbol: o.symbol, position: s(p), projectedShort: s(proj), limit: s(r.maxShortPosition) });
-        this.utilization(a.key, 'maxShortPosition', proj, r.maxShortPosition);
+        this.utilization(a, 'maxShortPosition', proj, r.maxShortPosition);
       }
     }
 
@@ -489,7 +523,7 @@ export class RiskEngine implements PreTradeRisk {
     if (cash !== undefined) {
       let margin: Money | undefined;
       for (const r of rules) if (r.marginAllowance !== undefined && (margin === undefined || r.marginAllowance < margin)) margin = r.marginAllowance;
-      const commitments = accountAgg.openBuyNotional + this.shortCommitment(accountAgg);
+      const commitments = accountAgg.openBuyNotional + accountAgg.shortCommit;
       const buyingPower = cash + (margin ?? 0n) - commitments;
       const need = o.side === 'buy' ? addNotional : this.sellNeed(accountAgg, o.symbol, addLeaves, px);
       if (need > 0n && need > buyingPower) {
@@ -501,11 +535,14 @@ export class RiskEngine implements PreTradeRisk {
       if (r?.creditLimit === undefined) continue;
       const used = a.openBuyNotional + a.openSellNotional + this.grossExposure(a) + (addNotional > 0n ? addNotional : 0n);
       if (used > r.creditLimit) return reject('CREDIT_LIMIT', { scope: a.key, used: s(used), limit: s(r.creditLimit) });
-      this.utilization(a.key, 'creditLimit', used, r.creditLimit);
+      this.utilization(a, 'creditLimit', used, r.creditLimit);
     }
 
     // accepted: record what later checks need
-    if (dupWindow !== undefined) this.recentOrders.set(dupKey, now);
+    if (dupWindow !== undefined) {
+      this.recentOrders.set(dupKey, now);
+      this.recentQueue.push({ key: dupKey, ts: now });
+    }
     for (const a of scopes) {
       if (isNew) {
         a.perSecond?.push(us);
@@ -513,8 +550,8 @@ export class RiskEngine implements PreTradeRisk {
       }
       a.messages?.push(us);
       const r = this.rulesByKey.get(a.key);
-      if (r?.maxOpenOrders !== undefined && isNew) this.utilization(a.key, 'maxOpenOrders', BigInt(a.openOrders + 1) * SCALE, BigInt(r.maxOpenOrders) * SCALE);
-      if (r?.maxOrdersPerSecond !== undefined && a.perSecond) this.utilization(a.key, 'maxOrdersPerSecond', BigInt(a.perSecond.inWindow(us, SEC_US)) * SCALE, BigInt(r.maxOrdersPerSecond) * SCALE);
+      if (r?.maxOpenOrders !== undefined && isNew) this.utilization(a, 'maxOpenOrders', BigInt(a.openOrders + 1) * SCALE, BigInt(r.maxOpenOrders) * SCALE);
+      if (r?.maxOrdersPerSecond !== undefined && a.perSecond) this.rateUtilization(a, 'maxOrdersPerSecond', a.perSecond, r.maxOrdersPerSecond, us, SEC_US);
     }
     return null;
   }
@@ -528,28 +565,60 @@ export class RiskEngine implements PreTradeRisk {
     return uncovered > 0n ? mul(px, uncovered) : 0n;
   }
 
-  private shortCommitment(a: ScopeAgg): Money {
-    let c = 0n;
-    for (const [sym, sl] of a.sellLeaves) {
-      if (sl === 0n) continue;
-      const p = a.pos.get(sym) ?? 0n;
-      const uncovered = sl - (p > 0n ? p : 0n);
-      if (uncovered > 0n) c += mul(this.host.md.mark(sym) ?? 0n, uncovered);
-    }
-    return c;
-  }
-
   grossExposure(a: ScopeAgg): Money {
-    let g = 0n;
-    for (const [sym, p] of a.pos) if (p !== 0n) g += abs(mul(p, this.host.md.mark(sym) ?? 0n));
-    return g;
+    return a.gross;
   }
 
   /** Total P&L of a scope since the start (realized + unrealized − fees). */
   totalPnl(a: ScopeAgg): Money {
-    let v = a.cashFlow;
-    for (const [sym, p] of a.pos) if (p !== 0n) v += mul(p, this.host.md.mark(sym) ?? 0n);
-    return v;
+    return a.cashFlow + a.net;
+  }
+
+  private markOf(symbol: string): Price {
+    let m = this.markUsed.get(symbol);
+    if (m === undefined) {
+      m = this.host.md.mark(symbol) ?? 0n;
+      this.markUsed.set(symbol, m);
+    }
+    return m;
+  }
+
+  private evictRecent(before: Nanos): void {
+    const q = this.recentQueue;
+    while (this.recentHead < q.length && q[this.recentHead]!.ts < before) {
+      const e = q[this.recentHead++]!;
+      if (this.recentOrders.get(e.key) === e.ts) this.recentOrders.delete(e.key);
+    }
+    if (this.recentHead > 4096 && this.recentHead * 2 > q.length) {
+      q.splice(0, this.recentHead);
+      this.recentHead = 0;
+    }
+  }
+
+  /** Moves a scope's position and keeps its valuation and the holder index in step. */
+  private setPosition(a: ScopeAgg, symbol: string, next: Qty): void {
+    const prev = a.pos.get(symbol) ?? 0n;
+    const m = this.markOf(symbol);
+    a.gross += abs(mul(next, m)) - abs(mul(prev, m));
+    a.net += mul(next, m) - mul(prev, m);
+    a.pos.set(symbol, next);
+    let h = this.holders.get(symbol);
+    if (!h) this.holders.set(symbol, (h = new Set()));
+    if (next === 0n) h.delete(a);
+    else h.add(a);
+  }
+
+  /** Sells beyond the long position open a short: their notional is committed buying power. */
+  private refreshShort(a: ScopeAgg, symbol: string): void {
+    const sl = a.sellLeaves.get(symbol) ?? 0n;
+    const p = a.pos.get(symbol) ?? 0n;
+    const uncovered = sl - (p > 0n ? p : 0n);
+    const next = uncovered > 0n && sl > 0n ? divRound((a.sellNotional.get(symbol) ?? 0n) * uncovered, sl) : 0n;
+    const prev = a.shortBySymbol.get(symbol) ?? 0n;
+    if (next !== prev) {
+      a.shortCommit += next - prev;
+      a.shortBySymbol.set(symbol, next);
+    }
   }
 
   // ------------------------------------------------------------------ bookkeeping
@@ -580,7 +649,11 @@ export class RiskEngine implements PreTradeRisk {
         const m = t.side === 'buy' ? a.buyLeaves : a.sellLeaves;
         m.set(t.symbol, (m.get(t.symbol) ?? 0n) + dLeaves);
         if (t.side === 'buy') a.openBuyNotional += dNotional;
-        else a.openSellNotional += dNotional;
+        else {
+          a.openSellNotional += dNotional;
+          a.sellNotional.set(t.symbol, (a.sellNotional.get(t.symbol) ?? 0n) + dNotional);
+          this.refreshShort(a, t.symbol);
+        }
         a.openOrders += dOpen;
       }
     }
@@ -596,16 +669,32 @@ export class RiskEngine implements PreTradeRisk {
     const flow = (f.side === 'buy' ? -n : n) - f.fee;
     const scopes = this.tracked.get(o.id)?.scopes ?? this.scopesOf(o);
     for (const a of scopes) {
-      a.pos.set(f.symbol, (a.pos.get(f.symbol) ?? 0n) + signedQty);
+      this.setPosition(a, f.symbol, (a.pos.get(f.symbol) ?? 0n) + signedQty);
       a.cashFlow += flow;
     }
     this.onOrderChange(o);
+    for (const a of scopes) this.refreshShort(a, f.symbol);
     for (const a of scopes) this.evaluateLoss(a);
   }
 
-  onMarketData(_symbol: string): void {
-    // marks move on every quote; loss is re-evaluated on the timer (every timer interval) and
-    // after every fill, which bounds detection latency without costing the quote path
+  /**
+   * A new mark revalues only the scopes holding the symbol (O(holders), not O(positions)). Loss is
+   * re-evaluated on the timer and after every fill, which bounds detection latency to one timer
+   * interval without costing the quote path.
+   */
+  onMarketData(symbol: string): void {
+    const m = this.host.md.mark(symbol);
+    if (m === null) return;
+    const prev = this.markUsed.get(symbol);
+    if (prev === m) return;
+    this.markUsed.set(symbol, m);
+    const h = this.holders.get(symbol);
+    if (!h || prev === undefined) return;
+    for (const a of h) {
+      const p = a.pos.get(symbol)!;
+      a.gross += abs(mul(p, m)) - abs(mul(p, prev));
+      a.net += mul(p, m) - mul(p, prev);
+    }
   }
 
   onTimer(now: Nanos): void {
@@ -627,7 +716,7 @@ export class RiskEngine implements PreTradeRisk {
     if (r?.maxDailyLoss === undefined) return;
     const pnl = this.totalPnl(a) - a.dayBaseline;
     const loss = pnl < 0n ? -pnl : 0n;
-    this.utilization(a.key, 'maxDailyLoss', loss, r.maxDailyLoss);
+    this.utilization(a, 'maxDailyLoss', loss, r.maxDailyLoss);
     if (loss > r.maxDailyLoss && a.state === 'ACTIVE') {
       const detail = { loss: s(loss), limit: s(r.maxDailyLoss) };
       this.setState(a.key, r.dailyLossAction === 'KILL' ? 'HALTED' : r.dailyLossAction, SYSTEM_ACTOR, 'daily loss limit breached', detail);
@@ -653,20 +742,33 @@ export class RiskEngine implements PreTradeRisk {
     }
   }
 
-  private utilization(scope: string, limit: string, value: bigint, limitValue: bigint): void {
+  /** Threshold crossings of value / limitValue, compared in integers; strings only when an alert is raised. */
+  private utilization(a: ScopeAgg, limit: string, value: bigint, limitValue: bigint): void {
     if (limitValue <= 0n) return;
-    const pct = divRound(value * PCT, limitValue);
-    for (const th of this.config.alertThresholdsPct) {
-      const key = `${scope}|${limit}|${th}`;
-      const thFixed = BigInt(Math.round(th * 1e8));
-      if (pct >= thFixed) {
-        if (!this.armed.has(key)) {
-          this.armed.add(key);
-          this.raise(scope, limit, th, s(value), s(limitValue), s(pct), th >= 100 ? 'breach' : 'warning', `${scope} ${limit} at ${s(pct)}% of limit`);
-        }
-      } else if (this.armed.has(key)) {
-        this.armed.delete(key);
-      }
+    const v = value * 10_000n;
+    let mask = 0;
+    for (let i = 0; i < this.thresholds.length; i++) if (v >= this.thresholds[i]!.hundredths * limitValue) mask |= 1 << i;
+    this.arm(a, limit, mask, () => ({ value: s(value), limitValue: s(limitValue), pct: s(divRound(value * PCT, limitValue)) }));
+  }
+
+  /** Rate utilization without counting the window: "at least ⌈limit × th⌉ events in it". */
+  private rateUtilization(a: ScopeAgg, limit: string, w: RateWindow, limitValue: number, us: number, windowUs: number): void {
+    let mask = 0;
+    for (let i = 0; i < this.thresholds.length; i++) if (w.atLeast(Math.ceil((limitValue * this.thresholds[i]!.pct) / 100), us, windowUs)) mask |= 1 << i;
+    this.arm(a, limit, mask, (th) => ({ value: String(Math.ceil((limitValue * th) / 100)), limitValue: String(limitValue), pct: String(th) }));
+  }
+
+  /** Raises one alert per upward crossing; a threshold re-arms when the value falls back below it. */
+  private arm(a: ScopeAgg, limit: string, mask: number, describe: (th: number) => { value: string; limitValue: string; pct: string }): void {
+    const prev = a.armed.get(limit) ?? 0;
+    if (prev === mask) return;
+    a.armed.set(limit, mask);
+    const up = mask & ~prev;
+    for (let i = 0; up !== 0 && i < this.thresholds.length; i++) {
+      if ((up & (1 << i)) === 0) continue;
+      const th = this.thresholds[i]!.pct;
+      const d = describe(th);
+      this.raise(a.key, limit, th, d.value, d.limitValue, d.pct, th >= 100 ? 'breach' : 'warning', `${a.key} ${limit} at ${d.pct}% of limit`);
     }
   }
 
@@ -707,5 +809,148 @@ export class RiskEngine implements PreTradeRisk {
   static scopeKeys(): readonly RiskScope[] {
     return RISK_SCOPES;
   }
+
+  // ------------------------------------------------------------------ snapshots (src/engine/snapshots)
+
+  /** JSON-safe copy of the configuration and every aggregate, window, tracked order and alert. */
+  snapshot(): RiskSnapshot {
+    const m = (x: Map<string, bigint>): [string, string][] => [...x].map(([k, v]) => [k, String(v)]);
+    const aggs: AggSnap[] = [];
+    for (const a of this.aggs.values()) {
+      aggs.push({
+        key: a.key,
+        pos: m(a.pos),
+        buyLeaves: m(a.buyLeaves),
+        sellLeaves: m(a.sellLeaves),
+        openOrders: a.openOrders,
+        openBuyNotional: String(a.openBuyNotional),
+        openSellNotional: String(a.openSellNotional),
+        cashFlow: String(a.cashFlow),
+        gross: String(a.gross),
+        net: String(a.net),
+        sellNotional: m(a.sellNotional),
+        shortBySymbol: m(a.shortBySymbol),
+        shortCommit: String(a.shortCommit),
+        dayBaseline: String(a.dayBaseline),
+        ...(a.perSecond ? { perSecond: a.perSecond.dump() } : {}),
+        ...(a.perMinute ? { perMinute: a.perMinute.dump() } : {}),
+        ...(a.messages ? { messages: a.messages.dump() } : {}),
+        state: a.state,
+        stateReason: a.stateReason,
+        armed: [...a.armed],
+      });
+    }
+    return {
+      config: this.config,
+      aggs,
+      tracked: [...this.tracked].map(([id, t]) => [id, t.side, t.symbol, t.scopes.map((a) => a.key), String(t.leaves), String(t.notional), t.open]),
+      markUsed: m(this.markUsed),
+      holders: [...this.holders].map(([sym, h]) => [sym, [...h].map((a) => a.key)]),
+      recentOrders: m(this.recentOrders),
+      recentQueue: this.recentQueue.slice(this.recentHead).map((e) => [e.key, String(e.ts)]),
+      alerts: this.alerts.map((a) => ({ ...a })),
+      alertSeq: this.alertSeq,
+      rejections: [...this.rejections],
+      day: String(this.day),
+    };
+  }
+
+  restore(s: RiskSnapshot): void {
+    this.configure(s.config);
+    const b = (x: [string, string][]): Map<string, bigint> => new Map(x.map(([k, v]) => [k, BigInt(v)]));
+    this.aggs.clear();
+    for (const x of s.aggs) {
+      const a: ScopeAgg = {
+        key: x.key,
+        pos: b(x.pos),
+        buyLeaves: b(x.buyLeaves),
+        sellLeaves: b(x.sellLeaves),
+        openOrders: x.openOrders,
+        openBuyNotional: BigInt(x.openBuyNotional),
+        openSellNotional: BigInt(x.openSellNotional),
+        cashFlow: BigInt(x.cashFlow),
+        gross: BigInt(x.gross),
+        net: BigInt(x.net),
+        sellNotional: b(x.sellNotional),
+        shortBySymbol: b(x.shortBySymbol),
+        shortCommit: BigInt(x.shortCommit),
+        dayBaseline: BigInt(x.dayBaseline),
+        ...(x.perSecond ? { perSecond: RateWindow.load(x.perSecond) } : {}),
+        ...(x.perMinute ? { perMinute: RateWindow.load(x.perMinute) } : {}),
+        ...(x.messages ? { messages: RateWindow.load(x.messages) } : {}),
+        state: x.state,
+        stateReason: x.stateReason,
+        armed: new Map(x.armed),
+      };
+      this.aggs.set(a.key, a);
+    }
+    this.firm = this.agg('firm');
+    const byKey = (k: string): ScopeAgg => this.agg(k);
+    this.tracked.clear();
+    for (const [id, side, symbol, scopes, leaves, notional, open] of s.tracked) {
+      this.tracked.set(id, { side, symbol, scopes: scopes.map(byKey), leaves: BigInt(leaves), notional: BigInt(notional), open });
+    }
+    this.markUsed.clear();
+    for (const [k, v] of b(s.markUsed)) this.markUsed.set(k, v);
+    this.holders.clear();
+    for (const [sym, keys] of s.holders) this.holders.set(sym, new Set(keys.map(byKey)));
+    this.recentOrders.clear();
+    for (const [k, v] of b(s.recentOrders)) this.recentOrders.set(k, v);
+    this.recentQueue.length = 0;
+    this.recentHead = 0;
+    for (const [key, ts] of s.recentQueue) this.recentQueue.push({ key, ts: BigInt(ts) });
+    this.alerts.length = 0;
+    for (const a of s.alerts) this.alerts.push({ ...a });
+    this.alertSeq = s.alertSeq;
+    this.rejections.clear();
+    for (const [k, v] of s.rejections) this.rejections.set(k, v);
+    this.day = BigInt(s.day);
+  }
+}
+
+interface RateWindowSnap {
+  capacity: number;
+  head: number;
+  count: number;
+  /** the Float64Array ring, little-endian bytes in base64 */
+  ring: string;
+}
+
+interface AggSnap {
+  key: string;
+  pos: [string, string][];
+  buyLeaves: [string, string][];
+  sellLeaves: [string, string][];
+  openOrders: number;
+  openBuyNotional: string;
+  openSellNotional: string;
+  cashFlow: string;
+  gross: string;
+  net: string;
+  sellNotional: [string, string][];
+  shortBySymbol: [string, string][];
+  shortCommit: string;
+  dayBaseline: string;
+  perSecond?: RateWindowSnap;
+  perMinute?: RateWindowSnap;
+  messages?: RateWindowSnap;
+  state: TradingState;
+  stateReason: string;
+  armed: [string, number][];
+}
+
+export interface RiskSnapshot {
+  config: RiskConfig;
+  aggs: AggSnap[];
+  /** order id, side, symbol, scope keys, leaves, notional, open */
+  tracked: [string, Side, string, string[], string, string, boolean][];
+  markUsed: [string, string][];
+  holders: [string, string[]][];
+  recentOrders: [string, string][];
+  recentQueue: [string, string][];
+  alerts: RiskAlert[];
+  alertSeq: number;
+  rejections: [string, number][];
+  day: string;
 }
 

@@ -17,6 +17,7 @@ import { isOpen } from '../oms/order-state.js';
 import type { OrderManager } from '../oms/oms.js';
 import type { VenueCommand } from '../venues/venue.js';
 import type { RiskVerdict } from './types.js';
+import type { KillSwitchSnapshot } from '../engine/snapshots/parts.js';
 
 export const KILL_SCOPES = ['firm', 'venue', 'account', 'trader', 'strategy', 'symbol'] as const;
 export type KillScopeType = (typeof KILL_SCOPES)[number];
@@ -39,6 +40,8 @@ export interface KillActivation {
   status: ActivationStatus;
   /** orders in scope at activation → confirmation state */
   orders: Map<string, 'pending' | 'canceled' | 'filled' | 'uncertain'>;
+  /** orders not yet confirmed (pending or uncertain): completion is a counter check, not a scan */
+  unconfirmed: number;
   massCancels: number;
   cancelsSent: number;
   retries: number;
@@ -139,6 +142,7 @@ export class KillSwitch {
       activatedTs: now,
       status: 'CANCELLING',
       orders: new Map(),
+      unconfirmed: 0,
       massCancels: 0,
       cancelsSent: 0,
       retries: 0,
@@ -155,13 +159,17 @@ export class KillSwitch {
     // 1. cancel everything in scope: mass cancel per (venue, account) where the venue offers it
     const inScope = this.host.oms.openOrders((o) => this.inScope(scope, o));
     const massKeys = new Set<string>();
+    const massOrders: string[] = [];
+    const massRequests: { venue: string; account: string; requestId: string }[] = [];
     const massByScope = scope.type === 'firm' || scope.type === 'venue' || scope.type === 'account' || scope.type === 'symbol';
     for (const o of inScope) {
       a.orders.set(o.id, 'pending');
+      a.unconfirmed++;
       if (massByScope && this.host.supportsMassCancel(o.venue)) {
         const key = o.venue + '|' + o.account;
         if (!massKeys.has(key)) {
           massKeys.add(key);
+          massRequests.push({ venue: o.venue, account: o.account, requestId: `${a.id}-${massKeys.size}` });
           this.host.send(o.venue, {
             type: 'massCancel',
             requestId: `${a.id}-${massKeys.size}`,
@@ -170,7 +178,10 @@ export class KillSwitch {
           });
           a.massCancels++;
         }
-        this.host.oms.markCancelPending(o, actor);
+        // no per-order state change or record: the order stays as it is until the venue confirms;
+        // the activation's kill.cancelsSent record lists every order the mass cancels cover
+        o.cancelRequests++;
+        massOrders.push(o.id);
       } else {
         this.host.oms.forceCancel(o, actor);
         a.cancelsSent++;
@@ -188,7 +199,7 @@ export class KillSwitch {
       }
     }
 
-    this.host.emit({ type: 'kill.cancelsSent', activationId: a.id, orders: inScope.length, massCancels: a.massCancels, cancels: a.cancelsSent, strategiesStopped: a.strategiesStopped });
+    this.host.emit({ type: 'kill.cancelsSent', activationId: a.id, orders: inScope.length, massCancels: a.massCancels, cancels: a.cancelsSent, massCancelRequests: massRequests, massCancelledOrders: massOrders, strategiesStopped: a.strategiesStopped });
     this.checkComplete(a);
     return { activation: a };
   }
@@ -200,15 +211,15 @@ export class KillSwitch {
       if (a.status !== 'CANCELLING' && a.status !== 'UNCERTAIN') continue;
       const st = a.orders.get(o.id);
       if (st === undefined || st === 'canceled' || st === 'filled') continue;
+      // the order.updated event already records the confirmation; no second record per order
       a.orders.set(o.id, o.status === 'Filled' ? 'filled' : 'canceled');
-      this.host.emit({ type: 'kill.confirmed', activationId: a.id, orderId: o.id, status: o.status });
+      a.unconfirmed--;
       this.checkComplete(a);
     }
   }
 
   private checkComplete(a: KillActivation): void {
-    for (const v of a.orders.values()) if (v === 'pending' || v === 'uncertain') return;
-    if (a.status === 'COMPLETE') return;
+    if (a.unconfirmed > 0 || a.status === 'COMPLETE') return;
     a.status = 'COMPLETE';
     a.completedTs = this.host.now;
     this.host.emit({ type: 'kill.completed', activationId: a.id, orders: a.orders.size, durationNs: (a.completedTs - a.activatedTs).toString() });
@@ -223,7 +234,12 @@ export class KillSwitch {
       for (const [id, st] of a.orders) {
         if (st !== 'pending' && st !== 'uncertain') continue;
         const o = this.host.oms.get(id);
-        if (!o || !isOpen(o.status)) continue;
+        if (!o || !isOpen(o.status)) {
+          // ended without an update reaching us (cannot normally happen): count it as confirmed
+          a.orders.set(id, o?.status === 'Filled' ? 'filled' : 'canceled');
+          a.unconfirmed--;
+          continue;
+        }
         a.orders.set(id, 'uncertain');
         o.uncertain = true;
         stuck.push(id);
@@ -303,5 +319,52 @@ export class KillSwitch {
       resetTs: a.resetTs?.toString() ?? null,
       resetBy: a.resetBy.map((x) => x.id),
     };
+  }
+
+  /** JSON-safe copy of every activation and the settings (src/engine/snapshots). */
+  snapshot(): KillSwitchSnapshot {
+    return {
+      activations: this.activations.map((a) => ({
+        id: a.id,
+        scope: { ...a.scope },
+        actor: { ...a.actor },
+        reason: a.reason,
+        activatedTs: String(a.activatedTs),
+        status: a.status,
+        orders: [...a.orders],
+        unconfirmed: a.unconfirmed,
+        massCancels: a.massCancels,
+        cancelsSent: a.cancelsSent,
+        retries: a.retries,
+        strategiesStopped: [...a.strategiesStopped],
+        completedTs: a.completedTs === null ? null : String(a.completedTs),
+        resetTs: a.resetTs === null ? null : String(a.resetTs),
+        resetBy: a.resetBy.map((x) => ({ ...x })),
+        approvals: a.approvals.map((x) => ({ ...x })),
+        lastRetryTs: String(a.lastRetryTs),
+      })),
+      nextId: this.nextId,
+      timeoutNs: String(this.timeoutNs),
+      maxRetries: this.maxRetries,
+    };
+  }
+
+  restore(s: KillSwitchSnapshot): void {
+    this.activations.length = 0;
+    for (const a of s.activations) {
+      this.activations.push({
+        ...a,
+        scope: a.scope as KillScope,
+        status: a.status as ActivationStatus,
+        activatedTs: BigInt(a.activatedTs),
+        orders: new Map(a.orders as [string, 'pending' | 'canceled' | 'filled' | 'uncertain'][]),
+        completedTs: a.completedTs === null ? null : BigInt(a.completedTs),
+        resetTs: a.resetTs === null ? null : BigInt(a.resetTs),
+        lastRetryTs: BigInt(a.lastRetryTs),
+      });
+    }
+    this.nextId = s.nextId;
+    this.timeoutNs = BigInt(s.timeoutNs);
+    this.maxRetries = s.maxRetries;
   }
 }

@@ -54,7 +54,12 @@ describe('kill switch', () => {
       const { h, orders } = seeded();
       const r = kill(h, scope);
       expect(r.kill).toBe('K1');
-      orders.forEach((o, i) => expect(o.status).toBe(hit.includes(i) ? 'PendingCancel' : 'New'));
+      // a cancel is out for exactly the orders in scope (individually: PendingCancel; by mass cancel: listed in the activation record)
+      orders.forEach((o, i) => expect(o.cancelRequests > 0).toBe(hit.includes(i)));
+      const individually = (o: { venue: string }) => o.venue === 'SIMY' || scope.type === 'strategy' || scope.type === 'trader';
+      orders.forEach((o, i) => expect(o.status).toBe(hit.includes(i) && individually(o) ? 'PendingCancel' : 'New'));
+      const sent = h.eventsOf('kill.cancelsSent')[0]!;
+      expect(sent.orders).toBe(hit.length);
       const a = h.kernel.killSwitch.activations[0]!;
       expect(a.status).toBe('CANCELLING');
       expect(a.orders.size).toBe(hit.length);

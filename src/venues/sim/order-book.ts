@@ -369,6 +369,21 @@ export class OrderBook {
     return this.end();
   }
 
+  /**
+   * Puts a resting order back after a venue restart: no matching and no events, its filled
+   * quantity as it was, at the back of its price level (restore in old priority order to keep the
+   * queue).
+   */
+  restoreResting(req: OrderRequest, filled: Qty): void {
+    if (req.type !== 'limit' || req.price === undefined || filled >= req.qty || this.live.has(req.id)) throw new Error(`${this.symbol}: cannot restore ${req.id} as a resting order`);
+    this.begin();
+    const o = new Order(req.id, req.side, req.type, req.tif, req.price, req.qty, req.owner, req.selfTradeGroup);
+    o.filled = filled;
+    o.leaves = req.qty - filled;
+    this.rest(o);
+    this.end();
+  }
+
   /** End of session: every resting DAY order expires. */
   expireDayOrders(): BookEvent[] {
     this.begin();

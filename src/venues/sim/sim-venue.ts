@@ -28,6 +28,7 @@ import type {
 } from '../venue.js';
 import { OrderBook, STP_POLICIES, type BookEvent, type StpPolicy } from './order-book.js';
 import { LiquidityAgent, NoiseAgent, agentRng, type AgentPort, type HouseOrder, type SimMarket } from './sim-market.js';
+import { VenueStore, type PersistedOrder, type VenueState } from './venue-store.js';
 
 export interface VenueFaults {
   /** probability that an execution report is never delivered */
@@ -65,6 +66,10 @@ export interface SimVenueOptions {
   historyLimit?: number;
   /** where exceptions thrown by listeners go; default: rethrown after the delivery batch */
   onListenerError?: (err: unknown) => void;
+  /** keep the venue's own state (orders, fills, execution log, counters) here and restore it at construction (venue-store.ts) */
+  persistDir?: string;
+  /** fsync the venue's log after each write (survives a machine crash, not only a process crash); default false */
+  persistFsync?: boolean;
 }
 
 /** A gateway order as the venue tracks it. */
@@ -154,6 +159,9 @@ export class SimVenue implements VenueGateway, AgentPort {
   private readonly timers = new Set<Timer>();
   private held: HeldReport | undefined;
   private agentTimer: ReturnType<typeof setInterval> | undefined;
+  private store: VenueStore | undefined;
+  /** new orders refused because their clOrdId had been used before (kept across restarts) */
+  readonly duplicateClOrdIds: string[] = [];
 
   constructor(opts: SimVenueOptions) {
     this.id = opts.id;
@@ -194,6 +202,7 @@ export class SimVenue implements VenueGateway, AgentPort {
         pubAskSize: 0n,
       });
     }
+    if (opts.persistDir !== undefined) this.attachStore(new VenueStore(opts.persistDir, opts.persistFsync ?? false));
   }
 
   // ---- lifecycle -----------------------------------------------------------------------------
@@ -218,6 +227,8 @@ export class SimVenue implements VenueGateway, AgentPort {
   stop(): void {
     this.stopAgents();
     this.dropInFlight();
+    this.store?.close();
+    this.store = undefined;
   }
 
   /** One agent tick now: calendar transitions first, then each symbol's agents. */
@@ -391,7 +402,11 @@ export class SimVenue implements VenueGateway, AgentPort {
 
   private onNew(cmd: NewOrderMsg, ts: Nanos): void {
     if (typeof cmd.clOrdId !== 'string' || cmd.clOrdId.length === 0) return this.rejectUnregistered(cmd, 'INVALID_ORDER', 'clOrdId is required', ts);
-    if (this.byClOrdId.has(cmd.clOrdId)) return this.rejectUnregistered(cmd, 'DUPLICATE_CLORDID', `clOrdId ${cmd.clOrdId} was already used`, ts);
+    if (this.byClOrdId.has(cmd.clOrdId)) {
+      this.duplicateClOrdIds.push(cmd.clOrdId);
+      this.store?.duplicate(cmd.clOrdId);
+      return this.rejectUnregistered(cmd, 'DUPLICATE_CLORDID', `clOrdId ${cmd.clOrdId} was already used`, ts);
+    }
     if (typeof cmd.account !== 'string' || cmd.account.length === 0) return this.rejectUnregistered(cmd, 'INVALID_ORDER', 'account is required', ts);
 
     const qty = tryParse(cmd.quantity);
@@ -603,7 +618,7 @@ export class SimVenue implements VenueGateway, AgentPort {
     er.lastPx = formatDecimal(price);
     er.fee = formatDecimal(fee);
     er.liquidity = liquidity;
-    this.emit(er, o.account);
+    this.emit(er, o.account, o);
     if (leaves === 0n) {
       this.liveOrders.delete(o.venueOrderId);
       this.retire(o);
@@ -668,7 +683,7 @@ export class SimVenue implements VenueGateway, AgentPort {
     if (origClOrdId !== undefined) er.origClOrdId = origClOrdId;
     if (reason !== undefined) er.reason = reason;
     if (text !== undefined) er.text = text;
-    this.emit(er, o.account);
+    this.emit(er, o.account, o);
   }
 
   private rejectRegistered(o: GatewayOrder, reason: string, text: string, ts: Nanos): void {
@@ -699,12 +714,13 @@ export class SimVenue implements VenueGateway, AgentPort {
     er.origClOrdId = cmd.origClOrdId;
     er.reason = reason;
     er.text = text;
-    this.emit(er, o?.account);
+    this.emit(er, o?.account, o);
   }
 
   /** Records a report for reconciliation, then tries to deliver it. */
-  private emit(er: ExecutionReportMsg, account: string | undefined): void {
+  private emit(er: ExecutionReportMsg, account: string | undefined, o?: GatewayOrder): void {
     if (account !== undefined) {
+      this.store?.report(account, er, o === undefined ? undefined : this.persistable(o));
       let log = this.execLog.get(account);
       if (log === undefined) this.execLog.set(account, (log = { ts: [], reports: [] }));
       log.ts.push(BigInt(er.venueTs));
@@ -843,6 +859,7 @@ export class SimVenue implements VenueGateway, AgentPort {
 
   /** Queues a listener call; zero delay keeps order through one setImmediate batch. */
   private schedule(fn: () => void, extraMs = 0): void {
+    this.store?.touch();
     const delay = this.latencyMs + extraMs;
     if (delay > 0) {
       const t = setTimeout(() => {
@@ -899,7 +916,89 @@ export class SimVenue implements VenueGateway, AgentPort {
   }
 
   private nextOrderId(): string {
+    this.store?.touch();
     return `${this.id}-${++this.orderSeq}`;
+  }
+
+  // ---- persistence (venue-store.ts) -----------------------------------------------------------
+
+  private persistable(o: GatewayOrder): PersistedOrder {
+    const resting = LIVE.has(o.status) ? this.listings.get(o.symbol)?.book.order(o.venueOrderId) : undefined;
+    return {
+      vid: o.venueOrderId,
+      clOrdId: o.clOrdId,
+      clOrdIds: [...o.clOrdIds],
+      account: o.account,
+      symbol: o.symbol,
+      side: o.side,
+      orderType: o.orderType,
+      tif: o.tif,
+      qty: o.qty.toString(),
+      price: o.price === undefined ? null : o.price.toString(),
+      cumQty: o.cumQty.toString(),
+      notional: o.notional.toString(),
+      status: o.status,
+      ...(resting !== undefined ? { priority: resting.priority, ...(resting.selfTradeGroup !== undefined ? { selfTradeGroup: resting.selfTradeGroup } : {}) } : {}),
+    };
+  }
+
+  /** The venue's durable state as it is now (what a compaction writes). */
+  persistentState(): VenueState {
+    const orders = new Set<GatewayOrder>(this.byClOrdId.values());
+    return {
+      orders: [...orders].map((o) => this.persistable(o)),
+      execLog: [...this.execLog].map(([a, log]) => [a, log.reports]),
+      positions: [...this.netPositions].map(([a, m]) => [a, [...m].map(([sym, q]) => [sym, q.toString()])]),
+      counters: [this.orderSeq, this.execSeq, this.tradeSeq, this.feedSeq],
+      duplicates: [...this.duplicateClOrdIds],
+    };
+  }
+
+  /** Restores what the store holds (member orders back in their books, history, counters), then compacts it. */
+  private attachStore(store: VenueStore): void {
+    const st = store.load();
+    [this.orderSeq, this.execSeq, this.tradeSeq, this.feedSeq] = st.counters;
+    const live: { o: GatewayOrder; p: PersistedOrder }[] = [];
+    for (const p of st.orders) {
+      const o: GatewayOrder = {
+        venueOrderId: p.vid,
+        clOrdId: p.clOrdId,
+        clOrdIds: [...p.clOrdIds],
+        account: p.account,
+        symbol: p.symbol,
+        side: p.side,
+        orderType: p.orderType,
+        tif: p.tif,
+        qty: BigInt(p.qty),
+        price: p.price === null ? undefined : BigInt(p.price),
+        cumQty: BigInt(p.cumQty),
+        notional: BigInt(p.notional),
+        status: p.status,
+        request: undefined,
+      };
+      for (const id of o.clOrdIds) this.byClOrdId.set(id, o);
+      if (LIVE.has(o.status) && this.listings.has(o.symbol)) live.push({ o, p });
+      else this.finished.push(o);
+    }
+    // back into the books in their old queue order
+    live.sort((a, b) => (a.p.priority ?? 0) - (b.p.priority ?? 0));
+    for (const { o, p } of live) {
+      this.liveOrders.set(o.venueOrderId, o);
+      this.listings.get(o.symbol)!.book.restoreResting({ id: o.venueOrderId, side: o.side, type: o.orderType, tif: o.tif, qty: o.qty, price: o.price, owner: o.account, ...(p.selfTradeGroup !== undefined ? { selfTradeGroup: p.selfTradeGroup } : {}) }, o.cumQty);
+    }
+    for (const [a, reports] of st.execLog) {
+      const kept = reports.slice(-this.historyLimit);
+      this.execLog.set(a, { ts: kept.map((r) => BigInt(r.venueTs)), reports: kept });
+      for (const r of kept) {
+        const n = Number(/-X(\d+)$/.exec(r.execId)?.[1] ?? 0);
+        if (n > this.execSeq) this.execSeq = n;
+      }
+    }
+    for (const [a, ps] of st.positions) this.netPositions.set(a, new Map(ps.map(([sym, q]) => [sym, BigInt(q)])));
+    this.duplicateClOrdIds.push(...st.duplicates);
+    store.counters = () => [this.orderSeq, this.execSeq, this.tradeSeq, this.feedSeq];
+    store.compact(this.persistentState());
+    this.store = store;
   }
 
   private down<T>(): Promise<T> {

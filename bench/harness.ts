@@ -1,0 +1,125 @@
+/**
+ * Small shared pieces for benchmarks: a result shape that `npm run bench` can print and
+ * docs/benchmarks.md can quote, and HDR-histogram latency recording (record in nanoseconds,
+ * report microseconds at p50 / p99 / p99.9).
+ */
+import * as os from 'node:os';
+import hdr from 'hdr-histogram-js';
+import type { Histogram } from 'hdr-histogram-js';
+
+export interface BenchResult {
+  name: string;
+  metrics: Record<string, string | number>;
+  notes?: string;
+}
+
+export interface LatencySummary {
+  count: number;
+  p50Us: number;
+  p99Us: number;
+  p999Us: number;
+  maxUs: number;
+  meanUs: number;
+}
+
+/** Highest latency tracked exactly: one minute. Longer values are clamped, and counted. */
+const MAX_TRACKABLE_NS = 60_000_000_000;
+
+export class LatencyRecorder {
+  private readonly histogram: Histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: MAX_TRACKABLE_NS,
+    numberOfSignificantValueDigits: 3,
+    autoResize: false,
+  });
+  /** Values above MAX_TRACKABLE_NS, recorded as the maximum so the tail is not hidden. */
+  clamped = 0;
+
+  recordNs(ns: number | bigint): void {
+    let v = typeof ns === 'bigint' ? Number(ns) : ns;
+    if (v < 0) v = 0;
+    if (v > MAX_TRACKABLE_NS) {
+      this.clamped++;
+      v = MAX_TRACKABLE_NS;
+    }
+    this.histogram.recordValue(Math.round(v));
+  }
+
+  get count(): number {
+    return this.histogram.totalCount;
+  }
+
+  summary(): LatencySummary {
+    const h = this.histogram;
+    const us = (ns: number): number => round(ns / 1000, 2);
+    return {
+      count: h.totalCount,
+      p50Us: us(h.getValueAtPercentile(50)),
+      p99Us: us(h.getValueAtPercentile(99)),
+      p999Us: us(h.getValueAtPercentile(99.9)),
+      maxUs: us(h.maxValue),
+      meanUs: us(h.mean),
+    };
+  }
+
+  reset(): void {
+    this.histogram.reset();
+    this.clamped = 0;
+  }
+}
+
+export function nowNs(): bigint {
+  return process.hrtime.bigint();
+}
+
+/** Nanoseconds since `start` (from nowNs), as a number. */
+export function sinceNs(start: bigint): number {
+  return Number(process.hrtime.bigint() - start);
+}
+
+/** Times each call of `fn` after `warmup` untimed calls. */
+export function measureLatency(fn: (i: number) => void, iterations: number, warmup = Math.min(1000, iterations)): LatencySummary {
+  for (let i = 0; i < warmup; i++) fn(i);
+  const rec = new LatencyRecorder();
+  for (let i = 0; i < iterations; i++) {
+    const t = process.hrtime.bigint();
+    fn(i);
+    rec.recordNs(process.hrtime.bigint() - t);
+  }
+  return rec.summary();
+}
+
+/** Flattens a summary into metrics named `<prefix>_p50_us` and so on. */
+export function latencyMetrics(prefix: string, s: LatencySummary): Record<string, number> {
+  return {
+    [`${prefix}_p50_us`]: s.p50Us,
+    [`${prefix}_p99_us`]: s.p99Us,
+    [`${prefix}_p999_us`]: s.p999Us,
+    [`${prefix}_max_us`]: s.maxUs,
+    [`${prefix}_count`]: s.count,
+  };
+}
+
+export function round(n: number, digits = 0): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+/** What the numbers were measured on: they mean little without it. */
+export function machineInfo(): Record<string, string | number> {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memoryGiB: round(os.totalmem() / 2 ** 30, 1),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+  };
+}
+
+export function formatResult(r: BenchResult): string {
+  const lines = [`## ${r.name}`, '', '| metric | value |', '|---|---|'];
+  for (const [k, v] of Object.entries(r.metrics)) lines.push(`| ${k} | ${v} |`);
+  if (r.notes !== undefined) lines.push('', r.notes);
+  return lines.join('\n');
+}

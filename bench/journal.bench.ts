@@ -1,0 +1,219 @@
+/**
+ * Journal benchmark: group-commit append throughput with hashing and fdatasync, append-to-durable
+ * latency at a steady offered load, and replay/verify/recovery speed over 1,000,000 records.
+ * Runs on a temp dir on the real disk (os.tmpdir(), not /dev/shm) and takes well under a minute.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { setImmediate as nextLoopTurn, setTimeout as sleep } from 'node:timers/promises';
+import { Journal, verifyJournal, type JournalPayload } from '../src/engine/journal.js';
+import { LatencyRecorder, latencyMetrics, machineInfo, nowNs, round, sinceNs, type BenchResult } from './harness.js';
+
+const T0 = 1_767_225_600_000_000_000n;
+const RECORDS = 1_000_000;
+/** Hard stop for the throughput phases, should the disk be far slower than expected. */
+const PHASE_DEADLINE_NS = 20e9;
+const LATENCY_SECONDS = 4;
+
+/** A realistic new-order input of about 200 bytes of JSON. */
+function orderPayload(i: number): JournalPayload {
+  return {
+    type: 'order.new',
+    orderId: `ORD-${String(i).padStart(12, '0')}`,
+    clientOrderId: `c-${i}`,
+    strategy: 'mm-eurusd-01',
+    account: 'ACC-0007',
+    venue: 'SIM-A',
+    instrument: 'EURUSD',
+    side: i % 2 === 0 ? 'buy' : 'sell',
+    orderType: 'limit',
+    price: '1.08345',
+    qty: '1000000',
+    tif: 'GTC',
+  };
+}
+
+function benchDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-bench-journal-'));
+}
+
+function filesystemOf(dir: string): string {
+  const type = fs.statfsSync(dir).type;
+  if (type === 0xef53) return 'ext2/3/4';
+  if (type === 0x01021994) return 'tmpfs';
+  if (type === 0x58465342) return 'xfs';
+  if (type === 0x9123683e) return 'btrfs';
+  if (type === 0x794c7630) return 'overlayfs';
+  return `0x${type.toString(16)}`;
+}
+
+/** Appends as fast as one producer can, yielding to the event loop every burst. */
+async function appendThroughput(dir: string, n: number, fsync: boolean) {
+  const j = await Journal.open(dir, { fsync });
+  const start = nowNs();
+  let seq = 0;
+  while (seq < n && sinceNs(start) < PHASE_DEADLINE_NS) {
+    const end = Math.min(n, seq + 2000);
+    while (seq < end) {
+      seq++;
+      j.append('input', seq, T0 + BigInt(seq), orderPayload(seq));
+    }
+    await nextLoopTurn();
+  }
+  await j.flush();
+  const ns = sinceNs(start);
+  const stats = j.stats;
+  await j.close();
+  return { records: seq, ns, stats, rate: seq / (ns / 1e9) };
+}
+
+/**
+ * Offers `rate` records/s for `seconds` in 1 ms ticks (as a feed would deliver them, leaving the
+ * event loop idle in between), stamping each append, and records the time until the journal
+ * reports it durable (onDurable: the moment the engine may release its effects).
+ */
+async function durableLatency(dir: string, rate: number, seconds: number) {
+  const j = await Journal.open(dir);
+  const rec = new LatencyRecorder();
+  const max = Math.ceil(rate * seconds) + 1;
+  const appendedAt = new Float64Array(max + 1);
+  const start = nowNs();
+  let notified = 0;
+  j.onDurable((s) => {
+    const now = sinceNs(start);
+    for (let k = notified + 1; k <= s; k++) rec.recordNs(now - appendedAt[k]!);
+    notified = s;
+  });
+  let seq = 0;
+  for (;;) {
+    const elapsed = sinceNs(start);
+    if (elapsed >= seconds * 1e9) break;
+    const due = Math.min(max, Math.floor((elapsed * rate) / 1e9));
+    while (seq < due) {
+      seq++;
+      appendedAt[seq] = sinceNs(start);
+      j.append('input', seq, T0 + BigInt(seq), orderPayload(seq));
+    }
+    await sleep(1);
+  }
+  await j.flush();
+  const stats = j.stats;
+  await j.close();
+  return { summary: rec.summary(), records: seq, stats };
+}
+
+/**
+ * What the device gives without the journal: one async write of `bytes` plus one fdatasync,
+ * back to back, through the same libuv calls the flush loop uses.
+ */
+async function diskBaseline(dir: string, bytes: number, seconds: number) {
+  const fd = fs.openSync(path.join(dir, 'baseline'), 'w');
+  const rec = new LatencyRecorder();
+  const buf = Buffer.alloc(bytes, 0x5a);
+  let pos = 0;
+  const start = nowNs();
+  try {
+    while (sinceNs(start) < seconds * 1e9) {
+      const t = nowNs();
+      await new Promise<void>((resolve, reject) => fs.write(fd, buf, 0, bytes, pos, (e) => (e ? reject(e) : resolve())));
+      await new Promise<void>((resolve, reject) => fs.fdatasync(fd, (e) => (e ? reject(e) : resolve())));
+      rec.recordNs(sinceNs(t));
+      pos += bytes;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return rec.summary();
+}
+
+function timeRead(dir: string, verify: boolean): { ms: number; records: number } {
+  const start = nowNs();
+  let records = 0;
+  for (const e of Journal.read(dir, { verify })) {
+    if (e.seq !== records + 1) throw new Error(`replay out of order at ${e.seq}`);
+    records++;
+  }
+  return { ms: sinceNs(start) / 1e6, records };
+}
+
+export async function benchJournal(): Promise<BenchResult> {
+  const metrics: Record<string, string | number> = { ...machineInfo() };
+  const dirs: string[] = [];
+  const fresh = (): string => {
+    const d = benchDir();
+    dirs.push(d);
+    return d;
+  };
+  // Scratch journals go as soon as they are measured: dirty pages left behind would be written
+  // back during the next phase and show up as its latency.
+  const discard = (d: string): void => fs.rmSync(d, { recursive: true, force: true });
+  try {
+    const mainDir = fresh();
+    metrics.filesystem = filesystemOf(mainDir);
+    metrics.payload_json_bytes = JSON.stringify(orderPayload(RECORDS)).length;
+
+    // Latency first, on a quiet disk.
+    const baselineDir = fresh();
+    Object.assign(metrics, latencyMetrics('disk_write_16k_fdatasync', await diskBaseline(baselineDir, 16 * 1024, 2)));
+    discard(baselineDir);
+    for (const rate of [50_000, 200_000]) {
+      const d = fresh();
+      const lat = await durableLatency(d, rate, LATENCY_SECONDS);
+      discard(d);
+      const label = `durable_at_${rate / 1000}k_per_s`;
+      Object.assign(metrics, latencyMetrics(label, lat.summary));
+      metrics[`${label}_mean_batch_records`] = round(lat.records / lat.stats.batches, 1);
+    }
+
+    const tp = await appendThroughput(mainDir, RECORDS, true);
+    metrics.append_fsync_records = tp.records;
+    metrics.append_fsync_records_per_s = Math.round(tp.rate);
+    metrics.append_fsync_mb_per_s = round(tp.stats.bytesWritten / (tp.ns / 1e9) / 1e6, 1);
+    metrics.append_fsync_batches = tp.stats.batches;
+    metrics.append_fsync_mean_batch_records = round(tp.records / tp.stats.batches, 1);
+    metrics.append_fsync_largest_batch_records = tp.stats.largestBatchRecords;
+    metrics.journal_bytes = tp.stats.bytesWritten;
+
+    const verified = timeRead(mainDir, true);
+    metrics.read_verify_records = verified.records;
+    metrics.read_verify_ms = Math.round(verified.ms);
+    metrics.read_verify_records_per_s = Math.round(verified.records / (verified.ms / 1e3));
+    const unverified = timeRead(mainDir, false);
+    metrics.read_noverify_ms = Math.round(unverified.ms);
+    metrics.read_noverify_records_per_s = Math.round(unverified.records / (unverified.ms / 1e3));
+
+    let start = nowNs();
+    const v = verifyJournal(mainDir);
+    metrics.verify_journal_ms = Math.round(sinceNs(start) / 1e6);
+    if (!v.ok) throw new Error(`benchmark journal failed verification: ${v.reason}`);
+
+    start = nowNs();
+    const reopened = await Journal.open(mainDir);
+    metrics.open_recover_ms = Math.round(sinceNs(start) / 1e6);
+    if (reopened.lastSeq !== tp.records) throw new Error(`reopen found ${reopened.lastSeq} records, wrote ${tp.records}`);
+    await reopened.close();
+    discard(mainDir);
+
+    // Last, since it leaves dirty pages for the kernel to write back.
+    const noSyncDir = fresh();
+    const nofsync = await appendThroughput(noSyncDir, RECORDS / 2, false);
+    discard(noSyncDir);
+    metrics.append_nofsync_records_per_s = Math.round(nofsync.rate);
+
+    return {
+      name: 'journal',
+      metrics,
+      notes:
+        `Appends: one producer, ~${metrics.payload_json_bytes}-byte JSON payloads, CRC-32 + SHA-256 chain per record, ` +
+        'group commit with one writev + one fdatasync per batch (default 64 MiB segments). Durable latency: append ' +
+        `stamp to the onDurable callback at a steady offered load in 1 ms ticks for ${LATENCY_SECONDS} s; ` +
+        'disk_write_16k_fdatasync is the bare device (one write + fdatasync, no journal) for comparison. ' +
+        'Reads and recovery run over the 1,000,000-record journal from a warm page cache; read_verify recomputes ' +
+        'every SHA-256, read_noverify checks CRCs and seq only (replay right after open, which verified the chain). ' +
+        'Targets: >= 200,000 appends/s, durable p99 < 2 ms, 1 M read < 3 s.',
+    };
+  } finally {
+    for (const d of dirs) discard(d);
+  }
+}

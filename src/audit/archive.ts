@@ -1,0 +1,232 @@
+/**
+ * WORM archive: sealed journal segments, signed checkpoints and the public keys go to an
+ * S3-compatible bucket with Object Lock in COMPLIANCE mode (SEC 17a-4(f)), each object retained
+ * until upload time + retentionYears. In COMPLIANCE mode nobody, the root account included, can
+ * delete or overwrite a locked object version before that date.
+ *
+ * Layout under the configured prefix:
+ *   journal/<20-digit first seq>.seg            a sealed segment, byte for byte
+ *   checkpoints/<20-digit tree size>-<ts>.json   one signed checkpoint (its checkpoints.jsonl line)
+ *   keys/<keyId>.pem                             a checkpoint-signing public key
+ *
+ * Each run lists what is already there and uploads only what is missing, so it is idempotent and
+ * resumes after a crash or an outage (a PUT either creates the whole object or nothing). An
+ * object that exists with a different size is never overwritten: the run stops with an error.
+ * The active (last) segment is not archived until the journal seals it.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import { checkpointLine, readCheckpointFile } from './checkpoint.js';
+import type { ArchiveConfig } from './config.js';
+import { auditDir, publicKeysDir } from './keys.js';
+import { CHECKPOINTS_FILE } from './paths.js';
+
+const SEGMENT_NAME_RE = /^(\d{20})\.seg$/;
+
+export interface ArchiveRun {
+  uploaded: { key: string; bytes: number }[];
+  uploadedBytes: number;
+  /** Objects found already archived. */
+  present: number;
+  retainUntil: string;
+}
+
+export interface ArchiverOptions {
+  /** Extra S3 client settings (credentials, request handler); tests point it at a local server. */
+  clientConfig?: Partial<S3ClientConfig>;
+  now?: () => Date;
+}
+
+export function normalizePrefix(prefix: string): string {
+  if (prefix === '') return '';
+  const p = prefix.replace(/^\/+/, '');
+  return p.endsWith('/') ? p : `${p}/`;
+}
+
+/** now + years, same month/day/time UTC (29 Feb becomes 1 Mar in a non-leap year). */
+export function retainUntil(now: Date, years: number): Date {
+  const d = new Date(now.getTime());
+  d.setUTCFullYear(d.getUTCFullYear() + years);
+  return d;
+}
+
+export async function createS3Client(cfg: ArchiveConfig, extra: Partial<S3ClientConfig> = {}): Promise<S3Client> {
+  // Loaded on demand: the SDK is large and only archive runs need it.
+  const { S3Client } = await import('@aws-sdk/client-s3');
+  return new S3Client({
+    region: cfg.region,
+    ...(cfg.endpoint !== undefined ? { endpoint: cfg.endpoint } : {}),
+    forcePathStyle: cfg.forcePathStyle,
+    // We send Content-MD5 and x-amz-checksum-sha256 ourselves (Object Lock requires one of them);
+    // no SDK-added CRC32 trailers, which some S3-compatible servers do not understand.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...extra,
+  });
+}
+
+interface Candidate {
+  key: string;
+  contentType: string;
+  size: () => number;
+  load: () => Buffer;
+}
+
+export class AuditArchiver {
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly intervalMs: number;
+  private client: S3Client | undefined;
+
+  constructor(
+    private readonly cfg: ArchiveConfig,
+    private readonly dataDir: string,
+    private readonly opts: ArchiverOptions = {},
+  ) {
+    this.bucket = cfg.bucket;
+    this.prefix = normalizePrefix(cfg.prefix);
+    this.intervalMs = cfg.intervalSeconds * 1000;
+  }
+
+  private async s3(): Promise<S3Client> {
+    this.client ??= await createS3Client(this.cfg, this.opts.clientConfig);
+    return this.client;
+  }
+
+  /** What should be in the archive now, by key. */
+  candidates(): Candidate[] {
+    const out: Candidate[] = [];
+    const journalDir = path.join(this.dataDir, 'journal');
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(journalDir).filter((n) => SEGMENT_NAME_RE.test(n)).sort();
+    } catch {
+      names = [];
+    }
+    // Every segment but the last is sealed (read-only, never written again).
+    for (const name of names.slice(0, -1)) {
+      out.push({ key: `${this.prefix}journal/${name}`, contentType: 'application/octet-stream', size: () => fs.statSync(path.join(journalDir, name)).size, load: () => fs.readFileSync(path.join(journalDir, name)) });
+    }
+    const adir = auditDir(this.dataDir);
+    for (const { checkpoint: c } of readCheckpointFile(path.join(adir, CHECKPOINTS_FILE)).checkpoints) {
+      const line = Buffer.from(checkpointLine(c), 'utf8');
+      out.push({
+        key: `${this.prefix}checkpoints/${String(c.treeSize).padStart(20, '0')}-${c.timestamp}.json`,
+        contentType: 'application/json',
+        size: () => line.length,
+        load: () => line,
+      });
+    }
+    let keys: string[] = [];
+    try {
+      keys = fs.readdirSync(publicKeysDir(this.dataDir)).filter((n) => /^[0-9a-f]{16}\.pem$/.test(n));
+    } catch {
+      keys = [];
+    }
+    for (const k of keys) {
+      const file = path.join(publicKeysDir(this.dataDir), k);
+      out.push({ key: `${this.prefix}keys/${k}`, contentType: 'application/x-pem-file', size: () => fs.statSync(file).size, load: () => fs.readFileSync(file) });
+    }
+    return out;
+  }
+
+  /** Objects under the prefix: key -> size. */
+  async list(): Promise<Map<string, number>> {
+    const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+    const s3 = await this.s3();
+    const out = new Map<string, number>();
+    let token: string | undefined;
+    do {
+      const r = await s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, ...(token !== undefined ? { ContinuationToken: token } : {}) }));
+      for (const o of r.Contents ?? []) if (o.Key !== undefined) out.set(o.Key, o.Size ?? 0);
+      token = r.IsTruncated === true ? r.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return out;
+  }
+
+  /** Uploads whatever is missing. Throws on the first failure (the next run resumes). */
+  async runOnce(): Promise<ArchiveRun> {
+    const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+    const s3 = await this.s3();
+    const now = this.opts.now?.() ?? new Date();
+    const until = retainUntil(now, this.cfg.retentionYears);
+    const existing = await this.list();
+    const run: ArchiveRun = { uploaded: [], uploadedBytes: 0, present: 0, retainUntil: until.toISOString() };
+    for (const c of this.candidates()) {
+      const have = existing.get(c.key);
+      if (have !== undefined) {
+        const size = c.size();
+        if (have !== size) {
+          throw new Error(`archive conflict: s3://${this.bucket}/${c.key} exists with ${have} bytes, the local copy has ${size}; refusing to overwrite a WORM object`);
+        }
+        run.present++;
+        continue;
+      }
+      const body = c.load();
+      const sha = createHash('sha256').update(body).digest();
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: c.key,
+          Body: body,
+          ContentType: c.contentType,
+          ContentLength: body.length,
+          ContentMD5: createHash('md5').update(body).digest('base64'),
+          ChecksumSHA256: sha.toString('base64'),
+          ObjectLockMode: 'COMPLIANCE',
+          ObjectLockRetainUntilDate: until,
+          Metadata: { sha256: sha.toString('hex') },
+        }),
+      );
+      run.uploaded.push({ key: c.key, bytes: body.length });
+      run.uploadedBytes += body.length;
+    }
+    return run;
+  }
+
+  /**
+   * Copies the archive into `target` laid out as a data directory (journal/, audit/), checking
+   * each object against the SHA-256 recorded at upload. Returns what it found.
+   */
+  async download(target: string): Promise<{ segments: number; checkpoints: number; keys: number; mismatches: string[] }> {
+    const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+    const s3 = await this.s3();
+    const objects = [...(await this.list()).keys()].sort();
+    const journalDir = path.join(target, 'journal');
+    const adir = auditDir(target);
+    fs.mkdirSync(journalDir, { recursive: true });
+    fs.mkdirSync(publicKeysDir(target), { recursive: true });
+    const lines: string[] = [];
+    const result = { segments: 0, checkpoints: 0, keys: 0, mismatches: [] as string[] };
+    for (const key of objects) {
+      const rel = key.slice(this.prefix.length);
+      const m = /^(journal|checkpoints|keys)\/([^/]+)$/.exec(rel);
+      if (m === null) continue;
+      const r = await s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const body = Buffer.from(await r.Body!.transformToByteArray());
+      const recorded = r.Metadata?.sha256;
+      if (recorded !== undefined && createHash('sha256').update(body).digest('hex') !== recorded) {
+        result.mismatches.push(`${key}: content does not match the SHA-256 recorded at upload`);
+      }
+      if (m[1] === 'journal' && SEGMENT_NAME_RE.test(m[2]!)) {
+        fs.writeFileSync(path.join(journalDir, m[2]!), body);
+        result.segments++;
+      } else if (m[1] === 'checkpoints') {
+        lines.push(body.toString('utf8').replace(/\n?$/, '\n'));
+        result.checkpoints++;
+      } else if (m[1] === 'keys') {
+        fs.writeFileSync(path.join(publicKeysDir(target), m[2]!), body);
+        result.keys++;
+      }
+    }
+    fs.writeFileSync(path.join(adir, CHECKPOINTS_FILE), lines.join(''));
+    return result;
+  }
+
+  close(): void {
+    this.client?.destroy();
+    this.client = undefined;
+  }
+}

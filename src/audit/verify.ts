@@ -1,0 +1,375 @@
+/**
+ * `bulwark audit verify`: everything an examiner needs to conclude that the record is complete and
+ * untouched, recomputed from the files and trusting nothing the node computed:
+ *
+ *  1. the journal: every segment header, record checksum, seq contiguity and the SHA-256 chain
+ *     from seq 1 (verifyJournal);
+ *  2. the Merkle tree over all records, rebuilt from scratch, and every signed checkpoint — in
+ *     checkpoints.jsonl and journaled as 'audit.checkpoint' notes — checked for a valid Ed25519
+ *     signature by a trusted key and a root equal to the recomputed root at its size;
+ *  3. when a database is configured, every audit_log row against its journal record.
+ *
+ * Read-only. Run it on a stopped node, a copy, or the WORM archive (verify --from-archive): a
+ * journal that is being written ends in a partial record, which reads as a torn tail.
+ *
+ * The first bad seq has the journal's meaning: every record before it is verified. A consistent
+ * rewrite of the chain from some record onwards is caught by the checkpoints; it is then located
+ * only to "after the last checkpoint that still matches" (the first seq named is that size + 1),
+ * or exactly when the database still holds the original rows.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Journal, verifyJournal } from '../engine/journal.js';
+import { CHECKPOINT_NOTE_EVENT, checkpointSignatureValid, parseCheckpoint, readCheckpointFile, type Checkpoint } from './checkpoint.js';
+import { AuditLogComparer, openAuditDatabase } from './db.js';
+import { auditDir, localPublicKeys, parsePublicKey, type PublicKeyInfo } from './keys.js';
+import { MerkleFrontier, recordLeafHash, rootAt } from './merkle.js';
+import { CHECKPOINTS_FILE, TREE_DIR } from './paths.js';
+import { listSegments } from './records.js';
+import { JournalLeafSource, MemoryLevelStore, STORED_MIN_LEVEL, TreeReader } from './tree-store.js';
+import type { SqlSession } from '../storage/sql-client.js';
+
+export type ProblemArea = 'journal' | 'checkpoint' | 'database' | 'keys';
+
+export interface AuditProblem {
+  area: ProblemArea;
+  /** The first record that cannot be trusted, when a record is implicated. */
+  seq: number | null;
+  message: string;
+}
+
+export interface CheckpointResult {
+  treeSize: number;
+  rootHash: string;
+  timestamp: string;
+  keyId: string;
+  /** 'jsonl:<line>' and/or 'journal:<seq>' */
+  sources: string[];
+  signature: 'valid' | 'invalid' | 'unknown-key';
+  root: 'match' | 'mismatch' | 'beyond-journal';
+}
+
+export interface AuditReport {
+  ok: boolean;
+  firstBadSeq: number | null;
+  problems: AuditProblem[];
+  /** Problems not listed (the list is capped). */
+  moreProblems: number;
+  warnings: string[];
+  notes: string[];
+  journal: { dir: string; segments: number; records: number; lastSeq: number; lastHash: string | null; root: string };
+  checkpoints: { total: number; verified: number; latest: CheckpointResult | null; uncheckable: number; list: CheckpointResult[] };
+  keys: { keyId: string; source: string }[];
+  repairs: { seq: number; detail: Record<string, unknown> }[];
+  database: { target: string; rows: number; minSeq: number | null; maxSeq: number | null; compared: number } | null;
+  elapsedMs: number;
+}
+
+export interface VerifyOptions {
+  dataDir: string;
+  /** Trust only these keys (obtained out of band). Default: keys stored with the data. */
+  publicKeys?: PublicKeyInfo[];
+  /** 'auto': DATABASE_URL, else <dataDir>/db when it exists. */
+  database?: 'auto' | 'none' | { session: SqlSession; target: string };
+  env?: NodeJS.ProcessEnv;
+  /** The data dir is a copy of the WORM archive: it ends at a sealed segment. */
+  fromArchive?: boolean;
+}
+
+const MAX_PROBLEMS = 100;
+
+class Problems {
+  readonly list: AuditProblem[] = [];
+  more = 0;
+  firstBadSeq: number | null = null;
+  add(area: ProblemArea, seq: number | null, message: string): void {
+    if (seq !== null && (this.firstBadSeq === null || seq < this.firstBadSeq)) this.firstBadSeq = seq;
+    if (this.list.length < MAX_PROBLEMS) this.list.push({ area, seq, message });
+    else this.more++;
+  }
+}
+
+function identity(c: Checkpoint): string {
+  return `${c.treeSize}:${c.rootHash}:${c.timestamp}:${c.signature}`;
+}
+
+/** Entries of a stored level file (read-only; the node's FileLevelStore repairs, this does not). */
+function readLevelFile(dir: string, level: number): Buffer {
+  try {
+    return fs.readFileSync(path.join(dir, `L${String(level).padStart(2, '0')}.bin`));
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
+export async function verifyAudit(opts: VerifyOptions): Promise<AuditReport> {
+  const t0 = process.hrtime.bigint();
+  const dataDir = path.resolve(opts.dataDir);
+  const journalDir = path.join(dataDir, 'journal');
+  const adir = auditDir(dataDir);
+  const problems = new Problems();
+  const warnings: string[] = [];
+  const notes: string[] = [];
+  const report: AuditReport = {
+    ok: false,
+    firstBadSeq: null,
+    problems: problems.list,
+    moreProblems: 0,
+    warnings,
+    notes,
+    journal: { dir: journalDir, segments: 0, records: 0, lastSeq: 0, lastHash: null, root: '' },
+    checkpoints: { total: 0, verified: 0, latest: null, uncheckable: 0, list: [] },
+    keys: [],
+    repairs: [],
+    database: null,
+    elapsedMs: 0,
+  };
+  const finish = (): AuditReport => {
+    report.firstBadSeq = problems.firstBadSeq;
+    report.moreProblems = problems.more;
+    report.ok = problems.list.length === 0;
+    report.elapsedMs = Math.round(Number(process.hrtime.bigint() - t0) / 1e6);
+    return report;
+  };
+
+  if (!fs.existsSync(journalDir)) {
+    problems.add('journal', 1, `${journalDir} does not exist: there is no journal to verify`);
+    return finish();
+  }
+
+  // 1. The journal, structurally and as a chain.
+  const segments = listSegments(journalDir);
+  report.journal.segments = segments.length;
+  const jv = verifyJournal(journalDir);
+  let limit: number;
+  if (jv.ok) {
+    limit = jv.lastSeq;
+  } else {
+    limit = jv.firstBadSeq - 1;
+    const last = segments[segments.length - 1];
+    const tornHint =
+      last !== undefined && jv.segment === last.name && /incomplete record|checksum mismatch|length field/.test(jv.reason)
+        ? ' — at the end of the last segment this is the signature of a torn write by a crash: records there were never acknowledged, and starting the node cuts them away and journals a journal.repaired note'
+        : '';
+    problems.add('journal', jv.firstBadSeq, `journal segment ${jv.segment} offset ${jv.offset}: ${jv.reason}${tornHint}`);
+  }
+
+  // 2. Keys.
+  const trusted = new Map<string, { info: PublicKeyInfo; source: string }>();
+  if (opts.publicKeys !== undefined && opts.publicKeys.length > 0) {
+    for (const k of opts.publicKeys) trusted.set(k.keyId, { info: k, source: 'pinned' });
+  } else {
+    for (const [id, info] of localPublicKeys(dataDir)) trusted.set(id, { info, source: `${path.join(adir, 'keys')}` });
+    warnings.push('checkpoint signatures were checked with public keys stored alongside the data; pin the key you obtained independently with --public-key');
+  }
+  const journalKeys = new Map<string, PublicKeyInfo>();
+
+  // 3. Checkpoints on file.
+  const cpFile = readCheckpointFile(path.join(adir, CHECKPOINTS_FILE));
+  if (cpFile.tornBytes > 0) problems.add('checkpoint', null, `${CHECKPOINTS_FILE} ends in ${cpFile.tornBytes} bytes of a partial line (a crash while appending; the node repairs it on start)`);
+  for (const bad of cpFile.invalid) problems.add('checkpoint', null, `${CHECKPOINTS_FILE} line ${bad.line}: ${bad.reason}`);
+  const byIdentity = new Map<string, { cp: Checkpoint; sources: string[] }>();
+  const fileSizes = new Set<number>();
+  let prevFile: Checkpoint | undefined;
+  for (const { line, checkpoint } of cpFile.checkpoints) {
+    const id = identity(checkpoint);
+    const entry = byIdentity.get(id) ?? { cp: checkpoint, sources: [] };
+    entry.sources.push(`jsonl:${line}`);
+    byIdentity.set(id, entry);
+    fileSizes.add(checkpoint.treeSize);
+    if (prevFile !== undefined && (checkpoint.treeSize < prevFile.treeSize || BigInt(checkpoint.timestamp) < BigInt(prevFile.timestamp))) {
+      problems.add('checkpoint', null, `${CHECKPOINTS_FILE} line ${line}: checkpoint ${checkpoint.treeSize} at ${checkpoint.timestamp} goes back from ${prevFile.treeSize} at ${prevFile.timestamp}`);
+    }
+    prevFile = checkpoint;
+  }
+  if (cpFile.checkpoints.length === 0) notes.push(`no checkpoints in ${CHECKPOINTS_FILE}`);
+
+  // 4. One pass over the records: the tree, roots at the sizes on file, notes, database rows.
+  const store = new MemoryLevelStore();
+  const frontier = new MerkleFrontier(0, [], (level, _index, hash) => store.append(level, hash), STORED_MIN_LEVEL);
+  const rootsAt = new Map<number, string>();
+  const journaled: { seq: number; cp: Checkpoint }[] = [];
+
+  let db: AuditLogComparer | null = null;
+  let closeDb: (() => Promise<void>) | null = null;
+  if (opts.database !== 'none') {
+    try {
+      if (typeof opts.database === 'object') {
+        db = new AuditLogComparer(opts.database.session, opts.database.target);
+      } else {
+        const opened = await openAuditDatabase(dataDir, opts.env ?? process.env);
+        if (opened !== null) {
+          db = new AuditLogComparer(opened.client, opened.target);
+          closeDb = () => opened.client.close();
+        }
+      }
+      if (db !== null && !(await db.init())) {
+        warnings.push(`${db.target} has no audit_log table; the database was not compared`);
+        db = null;
+      }
+    } catch (e) {
+      problems.add('database', null, `the database could not be read: ${(e as Error).message}`);
+      db = null;
+    }
+  }
+
+  let prevHash: Buffer = Buffer.alloc(32);
+  let lastHash: Buffer | null = null;
+  try {
+    if (limit >= 1) {
+      // When the journal verified, each record's hash can come from its successor's prevHash
+      // (checked equal to SHA-256 of the body); past damage that successor is not trustworthy.
+      for (const e of Journal.read(journalDir, { toSeq: limit, verify: !jv.ok })) {
+        frontier.push(recordLeafHash(e.hash));
+        if (fileSizes.has(frontier.size)) rootsAt.set(frontier.size, frontier.root().toString('hex'));
+        const p = e.payload;
+        if (p.type === 'system.note') {
+          const detail = (p.detail ?? {}) as Record<string, unknown>;
+          if (p.event === CHECKPOINT_NOTE_EVENT) {
+            const c = parseCheckpoint(detail);
+            if (typeof c === 'string') problems.add('checkpoint', e.seq, `seq ${e.seq} is an audit.checkpoint note that is not a valid checkpoint: ${c}`);
+            else if (c.treeSize >= e.seq) problems.add('checkpoint', e.seq, `seq ${e.seq} journals a checkpoint of ${c.treeSize} records, which cannot include itself`);
+            else journaled.push({ seq: e.seq, cp: c });
+          } else if (p.event === 'audit.key' && e.kind === 'input' && typeof detail.publicKey === 'string') {
+            try {
+              const k = parsePublicKey(detail.publicKey, `seq ${e.seq}`);
+              journalKeys.set(k.keyId, k);
+            } catch (err) {
+              warnings.push((err as Error).message);
+            }
+          } else if (p.event === 'journal.repaired' && e.kind === 'input') {
+            report.repairs.push({ seq: e.seq, detail });
+          } else if (p.event === 'audit.checkpointMismatch' && e.kind === 'input') {
+            warnings.push(`seq ${e.seq}: the node reported at start that the journal did not match its last checkpoint (${JSON.stringify(detail)})`);
+          }
+        }
+        if (db !== null) await db.check(e, prevHash);
+        prevHash = e.hash;
+        lastHash = e.hash;
+      }
+    }
+    if (db !== null) {
+      const r = await db.finish(limit);
+      for (const p of r.problems) problems.add('database', p.seq, p.message);
+      notes.push(...r.notes);
+      report.database = r.summary;
+    }
+  } catch (e) {
+    // The files changed under us, or verifyJournal and the reader disagree: both are failures.
+    problems.add('journal', Math.min(limit, frontier.size) + 1, `reading the journal failed after seq ${frontier.size}: ${(e as Error).message}`);
+  } finally {
+    if (closeDb !== null) await closeDb().catch(() => {});
+  }
+  report.journal.records = frontier.size;
+  report.journal.lastSeq = jv.ok ? jv.lastSeq : limit;
+  report.journal.lastHash = lastHash?.toString('hex') ?? null;
+  report.journal.root = frontier.root().toString('hex');
+
+  // 5. Keys announced in the journal count only when nothing was pinned.
+  if (opts.publicKeys === undefined || opts.publicKeys.length === 0) {
+    for (const [id, info] of journalKeys) if (!trusted.has(id)) trusted.set(id, { info, source: 'journal (audit.key note)' });
+  }
+  report.keys = [...trusted.entries()].map(([keyId, t]) => ({ keyId, source: t.source }));
+  if (trusted.size === 0 && byIdentity.size + journaled.length > 0) problems.add('keys', null, 'no public key to check checkpoint signatures with (pass --public-key)');
+
+  // 6. Checkpoints: signature, and root against the recomputed tree.
+  for (const { seq, cp } of journaled) {
+    const id = identity(cp);
+    const entry = byIdentity.get(id) ?? { cp, sources: [] };
+    entry.sources.push(`journal:${seq}`);
+    byIdentity.set(id, entry);
+  }
+  const reader = new TreeReader(store, new JournalLeafSource(journalDir, !jv.ok), frontier.size);
+  const results: CheckpointResult[] = [];
+  for (const { cp, sources } of byIdentity.values()) {
+    const key = trusted.get(cp.keyId);
+    const signature = key === undefined ? 'unknown-key' : checkpointSignatureValid(cp, key.info.publicKey) ? 'valid' : 'invalid';
+    let root: CheckpointResult['root'];
+    if (cp.treeSize > frontier.size) {
+      root = 'beyond-journal';
+    } else {
+      let computed = rootsAt.get(cp.treeSize);
+      if (computed === undefined) computed = rootAt(reader, cp.treeSize).toString('hex');
+      root = computed === cp.rootHash ? 'match' : 'mismatch';
+    }
+    results.push({ treeSize: cp.treeSize, rootHash: cp.rootHash, timestamp: cp.timestamp, keyId: cp.keyId, sources, signature, root });
+    const where = sources.join(', ');
+    if (signature === 'invalid') problems.add('checkpoint', null, `checkpoint of ${cp.treeSize} records (${where}): the Ed25519 signature does not verify with key ${cp.keyId}`);
+    if (signature === 'unknown-key') problems.add('keys', null, `checkpoint of ${cp.treeSize} records (${where}) is signed by key ${cp.keyId}, which is not trusted`);
+    if (!sources.some((s) => s.startsWith('journal:')) && root !== 'beyond-journal') {
+      warnings.push(`checkpoint of ${cp.treeSize} records (${where}) is not journaled (a crash between writing it and journaling it leaves this for the last one)`);
+    }
+    if (!sources.some((s) => s.startsWith('jsonl:'))) warnings.push(`checkpoint of ${cp.treeSize} records (${where}) is missing from ${CHECKPOINTS_FILE}`);
+  }
+  results.sort((a, b) => a.treeSize - b.treeSize || (BigInt(a.timestamp) < BigInt(b.timestamp) ? -1 : 1));
+  // A mismatch means some record at or before its size changed; the last good checkpoint before
+  // it still vouches for everything up to its own size.
+  const goodSizes = results.filter((r) => r.root === 'match' && r.signature === 'valid').map((r) => r.treeSize);
+  for (const r of results) {
+    // Only a checkpoint we can attribute (valid signature by a trusted key) is evidence about records.
+    if (r.signature !== 'valid') continue;
+    if (r.root === 'mismatch') {
+      const lastGood = goodSizes.filter((s) => s < r.treeSize).reduce((a, b) => Math.max(a, b), 0);
+      problems.add(
+        'checkpoint',
+        lastGood + 1,
+        `checkpoint of ${r.treeSize} records (${r.sources.join(', ')}) signed root ${r.rootHash}, but the journal's first ${r.treeSize} records have a different root: some record in ${lastGood + 1}..${r.treeSize} was altered`,
+      );
+    } else if (r.root === 'beyond-journal') {
+      if (opts.fromArchive === true) {
+        report.checkpoints.uncheckable++;
+      } else if (jv.ok) {
+        problems.add('checkpoint', frontier.size + 1, `checkpoint of ${r.treeSize} records (${r.sources.join(', ')}) was signed, but the journal ends at seq ${frontier.size}: records ${frontier.size + 1}..${r.treeSize} are missing`);
+      }
+    }
+  }
+  if (report.checkpoints.uncheckable > 0) {
+    notes.push(`${report.checkpoints.uncheckable} checkpoint(s) cover records past the last archived segment (the active segment is archived once sealed)`);
+  }
+  report.checkpoints.list = results;
+  report.checkpoints.total = results.length;
+  report.checkpoints.verified = results.filter((r) => r.root === 'match' && r.signature === 'valid').length;
+  report.checkpoints.latest = [...results].reverse().find((r) => r.root === 'match' && r.signature === 'valid') ?? null;
+  const covered = report.checkpoints.latest?.treeSize ?? 0;
+  if (frontier.size > covered) notes.push(`records ${covered + 1}..${frontier.size} are after the last verified checkpoint: the hash chain vouches for them, no signature does yet`);
+
+  // 7. The node's stored subtrees (a cache for proofs): a difference is worth knowing, not a failure.
+  const treeDir = path.join(adir, TREE_DIR);
+  if (fs.existsSync(treeDir)) {
+    for (let level = STORED_MIN_LEVEL; level <= 53; level++) {
+      const file = readLevelFile(treeDir, level);
+      const n = Math.min(Math.floor(file.length / 32), store.count(level));
+      let differs = -1;
+      for (let i = 0; i < n; i++) {
+        if (!file.subarray(i * 32, i * 32 + 32).equals(store.get(level, i))) {
+          differs = i;
+          break;
+        }
+      }
+      if (differs >= 0) {
+        warnings.push(`the stored subtree cache (${TREE_DIR}/) differs from the journal at level ${level} index ${differs} (leaves from ${differs * 2 ** level + 1}); proofs built from it will fail — delete it while the node is stopped to rebuild`);
+        break;
+      }
+    }
+  }
+  return finish();
+}
+
+/** Human-readable lines for the CLI. */
+export function formatReport(r: AuditReport): string {
+  const out: string[] = [];
+  out.push(`journal      ${r.journal.dir}: ${r.journal.segments} segment(s), ${r.journal.records} record(s) verified${r.journal.lastHash ? `, last hash ${r.journal.lastHash}` : ''}`);
+  out.push(`merkle root  ${r.journal.root} over ${r.journal.records} record(s)`);
+  const latest = r.checkpoints.latest;
+  out.push(`checkpoints  ${r.checkpoints.verified} of ${r.checkpoints.total} verified${latest ? `; latest covers ${latest.treeSize} record(s), signed by ${latest.keyId}` : ''}`);
+  for (const k of r.keys) out.push(`key          ${k.keyId} (${k.source})`);
+  if (r.database) out.push(`database     ${r.database.target}: ${r.database.compared} of ${r.database.rows} row(s) compared (seq ${r.database.minSeq ?? '-'}..${r.database.maxSeq ?? '-'})`);
+  for (const rep of r.repairs) out.push(`repair       seq ${rep.seq}: ${JSON.stringify(rep.detail)}`);
+  for (const n of r.notes) out.push(`note         ${n}`);
+  for (const w of r.warnings) out.push(`warning      ${w}`);
+  for (const p of r.problems) out.push(`PROBLEM      [${p.area}]${p.seq !== null ? ` seq ${p.seq}` : ''}: ${p.message}`);
+  if (r.moreProblems > 0) out.push(`PROBLEM      ... and ${r.moreProblems} more`);
+  out.push(r.ok ? `OK: the audit trail is intact (${r.elapsedMs} ms)` : `FAILED${r.firstBadSeq !== null ? `: first bad seq ${r.firstBadSeq}` : ''}`);
+  if (!r.ok && r.firstBadSeq !== null) out.push(`firstBadSeq ${r.firstBadSeq}`);
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,104 @@
+/**
+ * `bulwark db migrate` and `bulwark db status`. Registered on the main program by
+ * registerDbCommands; errors are thrown, and the main program prints them and exits 1.
+ */
+import * as fs from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { Journal } from '../engine/journal.js';
+import { loadConfig } from '../ops/config.js';
+import { migrate, migrationStatus } from './migrate.js';
+import { databaseSettings, describeTarget, type DatabaseSettings } from './settings.js';
+import { openPglite, openPostgres, type SqlClient } from './sql-client.js';
+
+export interface CliOutput {
+  out: (text: string) => void;
+}
+
+interface DbCommandOptions {
+  config?: string;
+  dataDir?: string;
+}
+
+function settingsOf(opts: DbCommandOptions): { settings: DatabaseSettings; dataDir: string } {
+  const env = { ...process.env };
+  if (opts.dataDir !== undefined) env.BULWARK_DATA_DIR = opts.dataDir;
+  const cfg = loadConfig({ ...(opts.config !== undefined ? { file: opts.config } : {}), env });
+  return { settings: databaseSettings(cfg.database, cfg.dataDir), dataDir: cfg.dataDir };
+}
+
+async function open(s: DatabaseSettings): Promise<SqlClient> {
+  return s.driver === 'pglite' ? openPglite(s.pgliteDir) : openPostgres(s.url!, 'bulwark-cli');
+}
+
+/**
+ * The journal's last seq without opening it for writing: only the last segment is read. A torn
+ * tail (the node is writing, or crashed mid-write) stops the count at the last complete record.
+ */
+export function journalLastSeq(journalDir: string): { lastSeq: number; note?: string } {
+  if (!fs.existsSync(journalDir)) return { lastSeq: 0, note: 'no journal' };
+  const segments = fs
+    .readdirSync(journalDir)
+    .filter((n) => /^\d{20}\.seg$/.test(n))
+    .sort();
+  if (segments.length === 0) return { lastSeq: 0 };
+  const firstSeq = Number(segments[segments.length - 1]!.slice(0, 20));
+  let lastSeq = firstSeq - 1;
+  try {
+    for (const e of Journal.read(journalDir, { fromSeq: firstSeq, verify: false })) lastSeq = e.seq;
+  } catch (e) {
+    return { lastSeq, note: `stopped at an unreadable record: ${(e as Error).message}` };
+  }
+  return { lastSeq };
+}
+
+export function registerDbCommands(program: Command, io: CliOutput = { out: (t) => process.stdout.write(t) }): void {
+  const db = program.command('db').description('the database: schema migrations and the journal projector');
+
+  db.command('migrate')
+    .description('apply pending schema migrations (the node also applies them at start)')
+    .option('-c, --config <file>', 'YAML configuration file')
+    .option('-d, --data-dir <dir>', 'data directory (the embedded database is <dir>/db)')
+    .action(async (opts: DbCommandOptions) => {
+      const { settings } = settingsOf(opts);
+      const client = await open(settings);
+      try {
+        const applied = await migrate(client);
+        const st = await migrationStatus(client);
+        io.out(`database  ${describeTarget(settings)}\n`);
+        io.out(applied.length === 0 ? 'migrations  up to date\n' : `migrations  applied ${applied.join(', ')}\n`);
+        io.out(`schema version  ${st.applied.at(-1)?.version ?? 0}\n`);
+      } finally {
+        await client.close();
+      }
+    });
+
+  db.command('status')
+    .description('applied and pending migrations; projector position against the journal')
+    .option('-c, --config <file>', 'YAML configuration file')
+    .option('-d, --data-dir <dir>', 'data directory (the embedded database is <dir>/db)')
+    .action(async (opts: DbCommandOptions) => {
+      const { settings, dataDir } = settingsOf(opts);
+      const client = await open(settings);
+      try {
+        const st = await migrationStatus(client);
+        io.out(`database  ${describeTarget(settings)}\n`);
+        for (const a of st.applied) io.out(`applied   ${a.version}  ${a.name}  (${a.appliedAt.toISOString()}, sha256 ${a.checksum.slice(0, 12)})\n`);
+        for (const p of st.pending) io.out(`pending   ${p.version}  ${p.name}\n`);
+        for (const p of st.problems) io.out(`PROBLEM   ${p}\n`);
+        let projected = 0;
+        if (st.applied.length > 0) {
+          const r = await client.query<{ last_seq: string }>(`SELECT last_seq FROM projector_state WHERE name = 'journal'`);
+          projected = Number(r.rows[0]?.last_seq ?? 0);
+          const ts = await client.query<{ value: string }>(`SELECT value FROM db_settings WHERE key = 'timeseries'`).catch(() => ({ rows: [] as { value: string }[] }));
+          if (ts.rows[0] !== undefined) io.out(`time series  ${ts.rows[0].value === 'native' ? 'native monthly partitions' : ts.rows[0].value}\n`);
+        }
+        const journal = journalLastSeq(resolve(join(dataDir, 'journal')));
+        io.out(`projector last seq  ${projected}\n`);
+        io.out(`journal last seq    ${journal.lastSeq}${journal.note !== undefined ? `  (${journal.note})` : ''}\n`);
+        io.out(`lag                 ${Math.max(0, journal.lastSeq - projected)}\n`);
+      } finally {
+        await client.close();
+      }
+    });
+}

@@ -1,0 +1,395 @@
+/**
+ * The schema, as versioned migrations embedded in the code (no SQL files to copy at build time).
+ * Each migration's checksum is the SHA-256 of its SQL: an applied migration is never edited, a
+ * change is a new version. The SQL is one dialect for PGlite and PostgreSQL 15+; the only branch
+ * (TimescaleDB hypertables or native monthly partitions) is taken inside the database by a DO
+ * block, so the text, and with it the checksum, is the same everywhere.
+ *
+ * Conventions: money, prices and quantities NUMERIC(38,8) (never float); journal time both as
+ * ts_ns (exact epoch nanoseconds) and ts (timestamptz, microseconds) for range queries.
+ */
+import { createHash } from 'node:crypto';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+const M1_CORE = `
+CREATE TABLE db_settings (
+  key   text PRIMARY KEY,
+  value text NOT NULL
+);
+
+-- Where the projector is: every journal record up to last_seq is in the database, nothing after.
+CREATE TABLE projector_state (
+  name       text PRIMARY KEY,
+  last_seq   bigint NOT NULL DEFAULT 0 CHECK (last_seq >= 0),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO projector_state (name, last_seq) VALUES ('journal', 0);
+
+-- Every journal record, input or event: the mirrored audit trail. Immutable (triggers below).
+CREATE TABLE audit_log (
+  seq       bigint PRIMARY KEY,
+  ts_ns     bigint NOT NULL,
+  ts        timestamptz NOT NULL,
+  kind      text NOT NULL CHECK (kind IN ('input', 'event')),
+  type      text NOT NULL,
+  actor_id  text,
+  payload   jsonb NOT NULL,
+  prev_hash bytea NOT NULL CHECK (octet_length(prev_hash) = 32),
+  hash      bytea NOT NULL CHECK (octet_length(hash) = 32)
+);
+-- Written at tens of thousands of rows a second, so few and cheap indexes: seq (the key), a BRIN
+-- on time (rows arrive in time order, so a few pages of ranges cover it), and who-did-what for the
+-- records that have an actor (commands and their events, not market data).
+CREATE INDEX audit_log_ts_brin ON audit_log USING brin (ts);
+CREATE INDEX audit_log_actor_ts_idx ON audit_log (actor_id, ts) WHERE actor_id IS NOT NULL;
+
+CREATE FUNCTION audit_log_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  RAISE EXCEPTION 'audit_log is append-only: % refused', TG_OP
+    USING ERRCODE = 'insufficient_privilege',
+          HINT = 'the audit trail mirrors the hash-chained journal; records are never changed or removed';
+END
+$fn$;
+-- Statement level, so even an UPDATE or DELETE that matches no row is refused.
+CREATE TRIGGER audit_log_append_only
+  BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change();
+REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM PUBLIC;
+
+-- One row per order: its current state (upserted from order.created/updated/rejected).
+CREATE TABLE orders (
+  id              text PRIMARY KEY,
+  cl_ord_id       text NOT NULL,
+  client_order_id text NOT NULL,
+  account         text NOT NULL,
+  strategy_id     text,
+  trader_id       text,
+  symbol          text NOT NULL,
+  venue           text NOT NULL,
+  side            text NOT NULL,
+  order_type      text NOT NULL,
+  time_in_force   text NOT NULL,
+  quantity        numeric(38,8) NOT NULL,
+  price           numeric(38,8),
+  status          text NOT NULL,
+  is_open         boolean NOT NULL,
+  filled_quantity numeric(38,8) NOT NULL,
+  leaves_quantity numeric(38,8) NOT NULL,
+  average_price   numeric(38,8),
+  fees            numeric(38,8) NOT NULL,
+  venue_order_id  text,
+  reject_reason   text,
+  reject_detail   jsonb,
+  replaces_id     text,
+  replaced_by_id  text,
+  uncertain       boolean NOT NULL,
+  created_ts_ns   bigint NOT NULL,
+  created_at      timestamptz NOT NULL,
+  updated_ts_ns   bigint NOT NULL,
+  updated_at      timestamptz NOT NULL,
+  first_seq       bigint NOT NULL,
+  last_seq        bigint NOT NULL
+);
+-- Dashboard: open orders (partial indexes stay as small as the open book), orders by time.
+CREATE INDEX orders_open_created_idx ON orders (created_at DESC) WHERE is_open;
+CREATE INDEX orders_open_strategy_idx ON orders (strategy_id, created_at DESC) WHERE is_open;
+CREATE INDEX orders_created_idx ON orders (created_at DESC);
+
+-- Every order.* event: the lifecycle of each order, one row per transition or request. The full
+-- event is audit_log's row with the same seq (not copied here: it is the bulk of the volume).
+CREATE TABLE order_events (
+  seq             bigint PRIMARY KEY,
+  ts_ns           bigint NOT NULL,
+  ts              timestamptz NOT NULL,
+  order_id        text NOT NULL,
+  type            text NOT NULL,
+  status          text,
+  from_status     text,
+  cause           text,
+  filled_quantity numeric(38,8),
+  leaves_quantity numeric(38,8),
+  actor_id        text
+);
+CREATE INDEX order_events_order_idx ON order_events (order_id, seq);
+CREATE INDEX order_events_ts_brin ON order_events USING brin (ts);
+
+-- Each system.start configuration and each risk limit change.
+CREATE TABLE config_versions (
+  seq      bigint PRIMARY KEY,
+  ts_ns    bigint NOT NULL,
+  ts       timestamptz NOT NULL,
+  kind     text NOT NULL CHECK (kind IN ('system.start', 'risk.limitsChanged')),
+  actor_id text,
+  reason   text,
+  config   jsonb NOT NULL,
+  previous jsonb
+);
+
+CREATE TABLE instruments (
+  venue       text NOT NULL,
+  symbol      text NOT NULL,
+  tick_size   numeric(38,8) NOT NULL,
+  lot_size    numeric(38,8) NOT NULL,
+  min_qty     numeric(38,8),
+  max_qty     numeric(38,8),
+  currency    text NOT NULL,
+  calendar    text,
+  updated_seq bigint NOT NULL,
+  PRIMARY KEY (venue, symbol)
+);
+
+CREATE TABLE strategies (
+  id          text PRIMARY KEY,
+  class       text,
+  account     text,
+  trader_id   text,
+  params      jsonb,
+  state       text,
+  updated_seq bigint NOT NULL,
+  updated_at  timestamptz NOT NULL
+);
+
+-- The latest snapshot per position (the dashboard's positions); history is in positions.
+CREATE TABLE positions_current (
+  key             text PRIMARY KEY,
+  account         text NOT NULL,
+  strategy_id     text,
+  symbol          text NOT NULL,
+  quantity        numeric(38,8) NOT NULL,
+  average_price   numeric(38,8),
+  cost_basis      numeric(38,8) NOT NULL,
+  realized_pnl    numeric(38,8) NOT NULL,
+  unrealized_pnl  numeric(38,8),
+  mark_price      numeric(38,8),
+  fees            numeric(38,8) NOT NULL,
+  bought_quantity numeric(38,8) NOT NULL,
+  sold_quantity   numeric(38,8) NOT NULL,
+  ts              timestamptz NOT NULL,
+  seq             bigint NOT NULL
+);
+CREATE INDEX positions_current_account_idx ON positions_current (account, strategy_id, symbol);
+`;
+
+const M2_TIME_SERIES = `
+-- Time series: fills, position snapshots, market data and P&L. TimescaleDB hypertables (with
+-- compression and retention policies) when the extension can be enabled, else native monthly
+-- RANGE partitions created ahead of time and on demand by bulwark_ensure_partitions.
+DO $do$
+DECLARE
+  use_ts boolean := false;
+  part_ts text;
+  part_bucket text;
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+    use_ts := true;
+  ELSIF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
+    BEGIN
+      CREATE EXTENSION IF NOT EXISTS timescaledb;
+      use_ts := true;
+    EXCEPTION WHEN OTHERS THEN
+      -- installed but not in shared_preload_libraries, or not permitted: partition natively
+      RAISE NOTICE 'timescaledb is available but could not be enabled (%); using native partitions', SQLERRM;
+    END;
+  END IF;
+  part_ts := CASE WHEN use_ts THEN '' ELSE ' PARTITION BY RANGE (ts)' END;
+  part_bucket := CASE WHEN use_ts THEN '' ELSE ' PARTITION BY RANGE (bucket)' END;
+
+  EXECUTE 'CREATE TABLE fills (
+    ts          timestamptz NOT NULL,
+    id          text NOT NULL,
+    seq         bigint NOT NULL,
+    ts_ns       bigint NOT NULL,
+    order_id    text NOT NULL,
+    exec_id     text NOT NULL,
+    account     text NOT NULL,
+    strategy_id text,
+    symbol      text NOT NULL,
+    venue       text NOT NULL,
+    side        text NOT NULL,
+    quantity    numeric(38,8) NOT NULL,
+    price       numeric(38,8) NOT NULL,
+    notional    numeric(38,8) NOT NULL,
+    fee         numeric(38,8) NOT NULL,
+    liquidity   text,
+    venue_ts_ns bigint NOT NULL,
+    PRIMARY KEY (ts, id)
+  )' || part_ts;
+
+  EXECUTE 'CREATE TABLE positions (
+    ts              timestamptz NOT NULL,
+    seq             bigint NOT NULL,
+    ts_ns           bigint NOT NULL,
+    account         text NOT NULL,
+    strategy_id     text,
+    symbol          text NOT NULL,
+    quantity        numeric(38,8) NOT NULL,
+    average_price   numeric(38,8),
+    cost_basis      numeric(38,8) NOT NULL,
+    realized_pnl    numeric(38,8) NOT NULL,
+    unrealized_pnl  numeric(38,8),
+    mark_price      numeric(38,8),
+    fees            numeric(38,8) NOT NULL,
+    bought_quantity numeric(38,8) NOT NULL,
+    sold_quantity   numeric(38,8) NOT NULL,
+    PRIMARY KEY (ts, seq)
+  )' || part_ts;
+
+  EXECUTE 'CREATE TABLE market_data (
+    ts          timestamptz NOT NULL,
+    seq         bigint NOT NULL,
+    ts_ns       bigint NOT NULL,
+    kind        text NOT NULL CHECK (kind IN (''quote'', ''trade'')),
+    venue       text NOT NULL,
+    symbol      text NOT NULL,
+    feed_seq    bigint,
+    bid         numeric(38,8),
+    bid_size    numeric(38,8),
+    ask         numeric(38,8),
+    ask_size    numeric(38,8),
+    price       numeric(38,8),
+    quantity    numeric(38,8),
+    aggressor   text,
+    trade_id    text,
+    venue_ts_ns bigint NOT NULL,
+    PRIMARY KEY (ts, seq)
+  )' || part_ts;
+
+  -- P&L per strategy and per account, per hour and per day. Values are cumulative as of the last
+  -- record in the bucket; open_net_pnl is the net P&L when the bucket began, so the bucket''s own
+  -- P&L is net_pnl - open_net_pnl.
+  EXECUTE 'CREATE TABLE performance (
+    bucket          timestamptz NOT NULL,
+    period          text NOT NULL CHECK (period IN (''hour'', ''day'')),
+    scope           text NOT NULL CHECK (scope IN (''strategy'', ''account'')),
+    scope_id        text NOT NULL,
+    realized_pnl    numeric(38,8) NOT NULL,
+    unrealized_pnl  numeric(38,8) NOT NULL,
+    fees            numeric(38,8) NOT NULL,
+    net_pnl         numeric(38,8) NOT NULL,
+    open_net_pnl    numeric(38,8) NOT NULL,
+    fills           bigint NOT NULL,
+    traded_quantity numeric(38,8) NOT NULL,
+    traded_notional numeric(38,8) NOT NULL,
+    last_seq        bigint NOT NULL,
+    PRIMARY KEY (period, scope, scope_id, bucket)
+  )' || part_bucket;
+
+  IF use_ts THEN
+    PERFORM create_hypertable('fills', 'ts', chunk_time_interval => interval '7 days', create_default_indexes => false);
+    PERFORM create_hypertable('positions', 'ts', chunk_time_interval => interval '7 days', create_default_indexes => false);
+    PERFORM create_hypertable('market_data', 'ts', chunk_time_interval => interval '1 day', create_default_indexes => false);
+    PERFORM create_hypertable('performance', 'bucket', chunk_time_interval => interval '30 days', create_default_indexes => false);
+    ALTER TABLE fills SET (timescaledb.compress, timescaledb.compress_segmentby = 'account', timescaledb.compress_orderby = 'ts DESC, id');
+    ALTER TABLE positions SET (timescaledb.compress, timescaledb.compress_segmentby = 'account', timescaledb.compress_orderby = 'ts DESC, seq');
+    ALTER TABLE market_data SET (timescaledb.compress, timescaledb.compress_segmentby = 'symbol', timescaledb.compress_orderby = 'ts DESC, seq');
+    ALTER TABLE performance SET (timescaledb.compress, timescaledb.compress_segmentby = 'period, scope, scope_id', timescaledb.compress_orderby = 'bucket DESC');
+    PERFORM add_compression_policy('fills', interval '30 days');
+    PERFORM add_compression_policy('positions', interval '30 days');
+    PERFORM add_compression_policy('market_data', interval '7 days');
+    PERFORM add_compression_policy('performance', interval '90 days');
+  END IF;
+  INSERT INTO db_settings (key, value) VALUES ('timeseries', CASE WHEN use_ts THEN 'timescaledb' ELSE 'native' END);
+END
+$do$;
+
+CREATE INDEX fills_order_idx ON fills (order_id);
+CREATE INDEX fills_strategy_ts_idx ON fills (strategy_id, ts DESC);
+CREATE INDEX fills_account_ts_idx ON fills (account, ts DESC);
+CREATE INDEX positions_key_ts_idx ON positions (account, strategy_id, symbol, ts DESC);
+CREATE INDEX market_data_symbol_ts_idx ON market_data (symbol, ts DESC);
+
+-- Creates the monthly partition of p_parent holding p_month (UTC) if it is missing.
+CREATE FUNCTION bulwark_month_partition(p_parent text, p_month date) RETURNS boolean
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  m date := date_trunc('month', p_month)::date;
+  part text := p_parent || '_p' || to_char(m, 'YYYYMM');
+BEGIN
+  IF to_regclass(quote_ident(part)) IS NOT NULL THEN
+    RETURN false;
+  END IF;
+  EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+    part, p_parent, to_char(m, 'YYYY-MM-DD') || ' 00:00:00+00',
+    to_char((m + interval '1 month')::date, 'YYYY-MM-DD') || ' 00:00:00+00');
+  RETURN true;
+END
+$fn$;
+
+-- Makes sure every time-series table has a partition for each month in [p_from, p_to] (UTC).
+-- A no-op on TimescaleDB, which creates chunks itself. Returns the number of partitions created.
+CREATE FUNCTION bulwark_ensure_partitions(p_from timestamptz, p_to timestamptz) RETURNS integer
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  t text;
+  m date;
+  last_month date := date_trunc('month', p_to AT TIME ZONE 'UTC')::date;
+  n integer := 0;
+BEGIN
+  IF (SELECT value FROM db_settings WHERE key = 'timeseries') IS DISTINCT FROM 'native' THEN
+    RETURN 0;
+  END IF;
+  FOREACH t IN ARRAY ARRAY['fills', 'positions', 'market_data', 'performance'] LOOP
+    m := date_trunc('month', p_from AT TIME ZONE 'UTC')::date;
+    WHILE m <= last_month LOOP
+      IF bulwark_month_partition(t, m) THEN
+        n := n + 1;
+      END IF;
+      m := (m + interval '1 month')::date;
+    END LOOP;
+  END LOOP;
+  RETURN n;
+END
+$fn$;
+
+-- Retention for the time series: TimescaleDB gets (or has updated) a retention policy; native
+-- partitions wholly older than p_years are dropped. Returns what was dropped. audit_log,
+-- order_events and orders are not touched: the audit trail is never deleted from the database.
+CREATE FUNCTION bulwark_apply_retention(p_years integer) RETURNS text[]
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  mode text := (SELECT value FROM db_settings WHERE key = 'timeseries');
+  cutoff timestamptz;
+  t text;
+  r record;
+  dropped text[] := '{}';
+BEGIN
+  IF p_years IS NULL OR p_years < 1 THEN
+    RAISE EXCEPTION 'retention must be at least one year, got %', p_years;
+  END IF;
+  cutoff := now() - make_interval(years => p_years);
+  FOREACH t IN ARRAY ARRAY['fills', 'positions', 'market_data', 'performance'] LOOP
+    IF mode = 'timescaledb' THEN
+      PERFORM remove_retention_policy(t::regclass, if_exists => true);
+      PERFORM add_retention_policy(t::regclass, make_interval(years => p_years));
+    ELSE
+      FOR r IN
+        SELECT c.oid::regclass AS rel, c.relname
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = to_regclass(quote_ident(t)) AND c.relname ~ ('^' || t || '_p[0-9]{6}$')
+      LOOP
+        -- the partition holds [month, month + 1): drop it once all of it is past the cutoff
+        IF ((to_date(right(r.relname, 6), 'YYYYMM') + interval '1 month')::timestamp AT TIME ZONE 'UTC') <= cutoff THEN
+          EXECUTE format('DROP TABLE %s', r.rel);
+          dropped := dropped || r.relname::text;
+        END IF;
+      END LOOP;
+    END IF;
+  END LOOP;
+  RETURN dropped;
+END
+$fn$;
+`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'core tables, immutable audit_log', sql: M1_CORE },
+  { version: 2, name: 'time series: hypertables or monthly partitions, retention', sql: M2_TIME_SERIES },
+];
+
+export function migrationChecksum(m: Migration): string {
+  return createHash('sha256').update(m.sql.replace(/\r\n/g, '\n'), 'utf8').digest('hex');
+}

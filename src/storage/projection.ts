@@ -1,0 +1,902 @@
+/**
+ * The projection: how journal records become rows. Pure and synchronous (no SQL, no I/O), so the
+ * mapping is tested without a database and the writer only ships what this builds.
+ *
+ * Every record becomes an audit_log row. On top of that: order.* events feed orders (current state,
+ * last write in the batch wins) and order_events; fill and position events feed fills, positions
+ * and positions_current; md.quote / md.trade inputs feed market_data and the marks used to value
+ * open positions; system.start and risk.limitsChanged feed config_versions, instruments and
+ * strategies; and fills, positions and marks together give the hourly and daily P&L per strategy
+ * and per account in `performance`.
+ *
+ * Money is exact: values are parsed to fixed-point bigint (src/core/fixed.ts) and formatted back to
+ * decimal strings, which the database stores as NUMERIC(38,8).
+ */
+import { divRound, formatDecimal, mul, parseDecimal, tryParseDecimal } from '../core/fixed.js';
+import type { JournalEntry } from '../engine/journal.js';
+import { isOpen } from '../oms/order-state.js';
+import type { FillWire, OrderWire } from '../oms/order.js';
+import type { OrderStatus } from '../core/types.js';
+import type { PositionWire } from '../portfolio/portfolio.js';
+
+export const ZERO_HASH_HEX = '0'.repeat(64);
+
+// ---------------------------------------------------------------------------------------------
+// Time
+// ---------------------------------------------------------------------------------------------
+
+const NS_PER_HOUR = 3_600_000_000_000n;
+const NS_PER_DAY = 86_400_000_000_000n;
+
+/** Epoch nanoseconds as an ISO-8601 UTC timestamp with microseconds (timestamptz's precision). */
+export function nsToIso(ns: bigint): string {
+  const us = ns >= 0n ? ns / 1000n : -((-ns + 999n) / 1000n);
+  const ms = us >= 0n ? us / 1000n : -((-us + 999n) / 1000n);
+  const micros = Number(us - ms * 1000n);
+  return new Date(Number(ms)).toISOString().slice(0, 23) + String(micros).padStart(3, '0') + 'Z';
+}
+
+export type Period = 'hour' | 'day';
+export const PERIODS: readonly Period[] = ['hour', 'day'];
+
+export function bucketStart(ns: bigint, period: Period): bigint {
+  const size = period === 'hour' ? NS_PER_HOUR : NS_PER_DAY;
+  const r = ns % size;
+  return r >= 0n ? ns - r : ns - r - size;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows (column names as in src/storage/migrations.ts; decimals and int8 as strings)
+// ---------------------------------------------------------------------------------------------
+
+export interface AuditRow {
+  seq: number;
+  ts_ns: string;
+  ts: string;
+  kind: 'input' | 'event';
+  type: string;
+  actor_id: string | null;
+  payload: unknown;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface OrderRow {
+  id: string;
+  cl_ord_id: string;
+  client_order_id: string;
+  account: string;
+  strategy_id: string | null;
+  trader_id: string | null;
+  symbol: string;
+  venue: string;
+  side: string;
+  order_type: string;
+  time_in_force: string;
+  quantity: string;
+  price: string | null;
+  status: string;
+  is_open: boolean;
+  filled_quantity: string;
+  leaves_quantity: string;
+  average_price: string | null;
+  fees: string;
+  venue_order_id: string | null;
+  reject_reason: string | null;
+  reject_detail: Record<string, string> | null;
+  replaces_id: string | null;
+  replaced_by_id: string | null;
+  uncertain: boolean;
+  created_ts_ns: string;
+  created_at: string;
+  updated_ts_ns: string;
+  updated_at: string;
+  first_seq: number;
+  last_seq: number;
+}
+
+export interface OrderEventRow {
+  seq: number;
+  ts_ns: string;
+  ts: string;
+  order_id: string;
+  type: string;
+  status: string | null;
+  from_status: string | null;
+  /** why: the update's cause, the rejection's or refusal's reason, the replacing order */
+  cause: string | null;
+  filled_quantity: string | null;
+  leaves_quantity: string | null;
+  actor_id: string | null;
+}
+
+export interface FillRow {
+  ts: string;
+  id: string;
+  seq: number;
+  ts_ns: string;
+  order_id: string;
+  exec_id: string;
+  account: string;
+  strategy_id: string | null;
+  symbol: string;
+  venue: string;
+  side: string;
+  quantity: string;
+  price: string;
+  notional: string;
+  fee: string;
+  liquidity: string | null;
+  venue_ts_ns: string;
+}
+
+export interface PositionRow {
+  key: string;
+  ts: string;
+  seq: number;
+  ts_ns: string;
+  account: string;
+  strategy_id: string | null;
+  symbol: string;
+  quantity: string;
+  average_price: string | null;
+  cost_basis: string;
+  realized_pnl: string;
+  unrealized_pnl: string | null;
+  mark_price: string | null;
+  fees: string;
+  bought_quantity: string;
+  sold_quantity: string;
+}
+
+export interface MarketDataRow {
+  ts: string;
+  seq: number;
+  ts_ns: string;
+  kind: 'quote' | 'trade';
+  venue: string;
+  symbol: string;
+  feed_seq: number | null;
+  bid: string | null;
+  bid_size: string | null;
+  ask: string | null;
+  ask_size: string | null;
+  price: string | null;
+  quantity: string | null;
+  aggressor: string | null;
+  trade_id: string | null;
+  venue_ts_ns: string;
+}
+
+export interface ConfigVersionRow {
+  seq: number;
+  ts_ns: string;
+  ts: string;
+  kind: 'system.start' | 'risk.limitsChanged';
+  actor_id: string | null;
+  reason: string | null;
+  config: unknown;
+  previous: unknown;
+}
+
+export interface InstrumentRow {
+  venue: string;
+  symbol: string;
+  tick_size: string;
+  lot_size: string;
+  min_qty: string | null;
+  max_qty: string | null;
+  currency: string;
+  calendar: string | null;
+  updated_seq: number;
+}
+
+export interface StrategyRow {
+  id: string;
+  class: string | null;
+  account: string | null;
+  trader_id: string | null;
+  params: unknown;
+  state: string | null;
+  updated_seq: number;
+  updated_at: string;
+}
+
+export interface PerformanceRow {
+  bucket: string;
+  period: Period;
+  scope: ScopeKind;
+  scope_id: string;
+  realized_pnl: string;
+  unrealized_pnl: string;
+  fees: string;
+  net_pnl: string;
+  open_net_pnl: string;
+  fills: number;
+  traded_quantity: string;
+  traded_notional: string;
+  last_seq: number;
+}
+
+export interface ProjectionBatch {
+  fromSeq: number;
+  toSeq: number;
+  /** Hash of the batch's last record: the next batch's first prev_hash. */
+  lastHashHex: string;
+  /** Earliest and latest time-series timestamps, for partitions (ISO), or null when none. */
+  minTs: string | null;
+  maxTs: string | null;
+  audit: AuditRow[];
+  orders: Map<string, OrderRow>;
+  orderEvents: OrderEventRow[];
+  fills: FillRow[];
+  positions: PositionRow[];
+  positionsCurrent: Map<string, PositionRow>;
+  marketData: MarketDataRow[];
+  configVersions: ConfigVersionRow[];
+  instruments: Map<string, InstrumentRow>;
+  strategies: Map<string, StrategyRow>;
+  performance: Map<string, PerformanceRow>;
+  /** Records whose payload did not have the expected shape: in audit_log only. */
+  malformed: { seq: number; type: string; error: string }[];
+}
+
+export function batchRowCount(b: ProjectionBatch): number {
+  return (
+    b.audit.length +
+    b.orders.size +
+    b.orderEvents.length +
+    b.fills.length +
+    b.positions.length +
+    b.positionsCurrent.size +
+    b.marketData.length +
+    b.configVersions.length +
+    b.instruments.size +
+    b.strategies.size +
+    b.performance.size
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// P&L state: positions and marks, carried from batch to batch (and reloaded from the database)
+// ---------------------------------------------------------------------------------------------
+
+export type ScopeKind = 'strategy' | 'account';
+
+interface PositionState {
+  key: string;
+  account: string;
+  strategyId: string | null;
+  symbol: string;
+  quantity: bigint;
+  costBasis: bigint;
+  realized: bigint;
+  fees: bigint;
+  /** as last reported, for when there is no mark to value it with */
+  reportedUnrealized: bigint;
+}
+
+interface BucketAcc {
+  bucketNs: bigint;
+  open: bigint;
+  fills: number;
+  qty: bigint;
+  notional: bigint;
+  lastSeq: number;
+}
+
+interface ScopeState {
+  kind: ScopeKind;
+  id: string;
+  positions: Set<string>;
+  pending: Partial<Record<Period, BucketAcc>>;
+}
+
+/** What a restarted projector needs to go on computing P&L: the latest snapshot per position. */
+export interface PositionSeed {
+  key: string;
+  account: string;
+  strategy_id: string | null;
+  symbol: string;
+  quantity: string;
+  cost_basis: string;
+  realized_pnl: string;
+  unrealized_pnl: string | null;
+  mark_price: string | null;
+  fees: string;
+}
+
+/** Strategy scope id for orders and positions without a strategy (manual orders). */
+export const MANUAL_SCOPE_ID = '';
+
+export class ProjectionState {
+  private readonly positions = new Map<string, PositionState>();
+  private readonly marks = new Map<string, bigint>();
+  private readonly scopes = new Map<string, ScopeState>();
+  private readonly bySymbol = new Map<string, Set<string>>();
+
+  static fromSeeds(seeds: readonly PositionSeed[]): ProjectionState {
+    const s = new ProjectionState();
+    for (const p of seeds) {
+      const ps = s.position(p.key, p.account, p.strategy_id, p.symbol);
+      ps.quantity = parseDecimal(p.quantity);
+      ps.costBasis = parseDecimal(p.cost_basis);
+      ps.realized = parseDecimal(p.realized_pnl);
+      ps.fees = parseDecimal(p.fees);
+      ps.reportedUnrealized = tryParseDecimal(p.unrealized_pnl) ?? 0n;
+      const mark = tryParseDecimal(p.mark_price);
+      if (mark !== undefined && !s.marks.has(p.symbol)) s.marks.set(p.symbol, mark);
+    }
+    return s;
+  }
+
+  private scope(kind: ScopeKind, id: string): ScopeState {
+    const k = kind + '|' + id;
+    let sc = this.scopes.get(k);
+    if (sc === undefined) {
+      sc = { kind, id, positions: new Set(), pending: {} };
+      this.scopes.set(k, sc);
+    }
+    return sc;
+  }
+
+  private position(key: string, account: string, strategyId: string | null, symbol: string): PositionState {
+    let p = this.positions.get(key);
+    if (p === undefined) {
+      p = { key, account, strategyId, symbol, quantity: 0n, costBasis: 0n, realized: 0n, fees: 0n, reportedUnrealized: 0n };
+      this.positions.set(key, p);
+      this.scope('strategy', strategyId ?? MANUAL_SCOPE_ID).positions.add(key);
+      this.scope('account', account).positions.add(key);
+      let set = this.bySymbol.get(symbol);
+      if (set === undefined) this.bySymbol.set(symbol, (set = new Set()));
+      set.add(key);
+    }
+    return p;
+  }
+
+  private unrealized(p: PositionState): bigint {
+    if (p.quantity === 0n) return 0n;
+    const mark = this.marks.get(p.symbol);
+    return mark === undefined ? p.reportedUnrealized : mul(p.quantity, mark) - p.costBasis;
+  }
+
+  private totals(sc: ScopeState): { realized: bigint; unrealized: bigint; fees: bigint; net: bigint } {
+    let realized = 0n;
+    let unrealized = 0n;
+    let fees = 0n;
+    for (const k of sc.positions) {
+      const p = this.positions.get(k)!;
+      realized += p.realized;
+      unrealized += this.unrealized(p);
+      fees += p.fees;
+    }
+    return { realized, unrealized, fees, net: realized + unrealized - fees };
+  }
+
+  private emit(out: ProjectionBatch, sc: ScopeState, period: Period, acc: BucketAcc): void {
+    const t = this.totals(sc);
+    const bucket = nsToIso(acc.bucketNs);
+    const key = `${period}|${sc.kind}|${sc.id}|${bucket}`;
+    const prev = out.performance.get(key);
+    out.performance.set(key, {
+      bucket,
+      period,
+      scope: sc.kind,
+      scope_id: sc.id,
+      realized_pnl: formatDecimal(t.realized),
+      unrealized_pnl: formatDecimal(t.unrealized),
+      fees: formatDecimal(t.fees),
+      net_pnl: formatDecimal(t.net),
+      // a bucket seen twice in one batch (the clock stepped back) keeps its first opening value
+      open_net_pnl: prev?.open_net_pnl ?? formatDecimal(acc.open),
+      fills: (prev?.fills ?? 0) + acc.fills,
+      traded_quantity: formatDecimal((prev ? parseDecimal(prev.traded_quantity) : 0n) + acc.qty),
+      traded_notional: formatDecimal((prev ? parseDecimal(prev.traded_notional) : 0n) + acc.notional),
+      last_seq: acc.lastSeq,
+    });
+  }
+
+  /**
+   * Call before a record changes the scope: closes the scope's buckets the record's time has left
+   * (their row carries the values at their end) and opens the record's buckets at the current net.
+   */
+  private touch(out: ProjectionBatch, sc: ScopeState, tsNs: bigint, seq: number): BucketAcc[] {
+    const accs: BucketAcc[] = [];
+    for (const period of PERIODS) {
+      const b = bucketStart(tsNs, period);
+      let acc = sc.pending[period];
+      if (acc !== undefined && acc.bucketNs !== b) {
+        this.emit(out, sc, period, acc);
+        acc = undefined;
+      }
+      if (acc === undefined) {
+        acc = { bucketNs: b, open: this.totals(sc).net, fills: 0, qty: 0n, notional: 0n, lastSeq: seq };
+        sc.pending[period] = acc;
+      }
+      acc.lastSeq = seq;
+      accs.push(acc);
+    }
+    return accs;
+  }
+
+  onFill(out: ProjectionBatch, f: FillWire, tsNs: bigint, seq: number): void {
+    const qty = parseDecimal(f.quantity, 'fill.quantity');
+    const notional = mul(parseDecimal(f.price, 'fill.price'), qty);
+    for (const sc of [this.scope('strategy', f.strategyId ?? MANUAL_SCOPE_ID), this.scope('account', f.account)]) {
+      for (const acc of this.touch(out, sc, tsNs, seq)) {
+        acc.fills++;
+        acc.qty += qty;
+        acc.notional += notional;
+      }
+    }
+  }
+
+  onPosition(out: ProjectionBatch, w: PositionWire, key: string, tsNs: bigint, seq: number): void {
+    const quantity = parseDecimal(w.quantity, 'position.quantity');
+    const costBasis = parseDecimal(w.costBasis, 'position.costBasis');
+    const realized = parseDecimal(w.realizedPnl, 'position.realizedPnl');
+    const fees = parseDecimal(w.fees, 'position.fees');
+    const reported = tryParseDecimal(w.unrealizedPnl) ?? 0n;
+    const mark = tryParseDecimal(w.markPrice);
+    const sStrategy = this.scope('strategy', w.strategyId ?? MANUAL_SCOPE_ID);
+    const sAccount = this.scope('account', w.account);
+    this.touch(out, sStrategy, tsNs, seq);
+    this.touch(out, sAccount, tsNs, seq);
+    const p = this.position(key, w.account, w.strategyId, w.symbol);
+    p.quantity = quantity;
+    p.costBasis = costBasis;
+    p.realized = realized;
+    p.fees = fees;
+    p.reportedUnrealized = reported;
+    if (mark !== undefined && !this.marks.has(w.symbol)) this.marks.set(w.symbol, mark);
+  }
+
+  /** A new mark revalues every open position in the symbol, and so the P&L of their scopes. */
+  onMark(out: ProjectionBatch, symbol: string, mark: bigint, tsNs: bigint, seq: number): void {
+    if (this.marks.get(symbol) === mark) return;
+    const keys = this.bySymbol.get(symbol);
+    if (keys !== undefined) {
+      const touched = new Set<ScopeState>();
+      for (const k of keys) {
+        const p = this.positions.get(k)!;
+        if (p.quantity === 0n) continue;
+        touched.add(this.scope('strategy', p.strategyId ?? MANUAL_SCOPE_ID));
+        touched.add(this.scope('account', p.account));
+      }
+      for (const sc of touched) this.touch(out, sc, tsNs, seq);
+    }
+    this.marks.set(symbol, mark);
+  }
+
+  hasMark(symbol: string): boolean {
+    return this.marks.has(symbol);
+  }
+
+  /** End of batch: every bucket a scope is in gets its row with the values as of now. */
+  flush(out: ProjectionBatch): void {
+    for (const sc of this.scopes.values()) {
+      for (const period of PERIODS) {
+        const acc = sc.pending[period];
+        if (acc !== undefined) {
+          this.emit(out, sc, period, acc);
+          sc.pending[period] = undefined;
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records to rows
+// ---------------------------------------------------------------------------------------------
+
+type Payload = Record<string, unknown> & { type: string };
+
+function actorIdOf(p: Payload): string | null {
+  const a = p.actor;
+  if (typeof a === 'object' && a !== null && typeof (a as { id?: unknown }).id === 'string') return (a as { id: string }).id;
+  return null;
+}
+
+function str(v: unknown, field: string): string {
+  if (typeof v !== 'string') throw new TypeError(`${field} must be a string`);
+  return v;
+}
+
+function optStr(v: unknown): string | null {
+  return typeof v === 'string' ? v : null;
+}
+
+/** What parseDecimal accepts, and NUMERIC(38,8) holds: up to 30 integer and 8 fractional digits. */
+const DECIMAL_RE = /^-?\d{1,30}(\.\d{1,8})?$/;
+
+/** A decimal string we can store exactly, or a TypeError naming the field. */
+function dec(v: unknown, field: string): string {
+  if (typeof v !== 'string' || !DECIMAL_RE.test(v)) throw new TypeError(`${field} must be a decimal string`);
+  return v;
+}
+
+function optDec(v: unknown, field: string): string | null {
+  return v === null || v === undefined ? null : dec(v, field);
+}
+
+function nsString(v: unknown, field: string): string {
+  if (typeof v === 'string' && /^-?\d{1,19}$/.test(v)) return v;
+  throw new TypeError(`${field} must be epoch nanoseconds as a decimal string`);
+}
+
+function orderRow(o: OrderWire, seq: number, iso: (ns: bigint) => string): OrderRow {
+  const createdNs = nsString(o.createdTs, 'order.createdTs');
+  const updatedNs = nsString(o.updatedTs, 'order.updatedTs');
+  return {
+    id: str(o.id, 'order.id'),
+    cl_ord_id: str(o.clOrdId, 'order.clOrdId'),
+    client_order_id: str(o.clientOrderId, 'order.clientOrderId'),
+    account: str(o.account, 'order.account'),
+    strategy_id: optStr(o.strategyId),
+    trader_id: optStr(o.traderId),
+    symbol: str(o.symbol, 'order.symbol'),
+    venue: str(o.venue, 'order.venue'),
+    side: str(o.side, 'order.side'),
+    order_type: str(o.type, 'order.type'),
+    time_in_force: str(o.timeInForce, 'order.timeInForce'),
+    quantity: dec(o.quantity, 'order.quantity'),
+    price: optDec(o.price, 'order.price'),
+    status: str(o.status, 'order.status'),
+    is_open: isOpen(o.status as OrderStatus),
+    filled_quantity: dec(o.filledQuantity, 'order.filledQuantity'),
+    leaves_quantity: dec(o.leavesQuantity, 'order.leavesQuantity'),
+    average_price: optDec(o.averagePrice, 'order.averagePrice'),
+    fees: dec(o.fees, 'order.fees'),
+    venue_order_id: optStr(o.venueOrderId),
+    reject_reason: optStr(o.rejectReason),
+    reject_detail: o.rejectDetail ?? null,
+    replaces_id: optStr(o.replacesId),
+    replaced_by_id: optStr(o.replacedById),
+    uncertain: o.uncertain === true,
+    created_ts_ns: createdNs,
+    created_at: iso(BigInt(createdNs)),
+    updated_ts_ns: updatedNs,
+    updated_at: iso(BigInt(updatedNs)),
+    first_seq: seq,
+    last_seq: seq,
+  };
+}
+
+function positionKeyOf(w: PositionWire): string {
+  return w.account + '|' + (w.strategyId ?? '') + '|' + w.symbol;
+}
+
+function midOf(bid: string | null, ask: string | null): bigint | undefined {
+  if (bid === null || ask === null) return undefined;
+  return divRound(parseDecimal(bid) + parseDecimal(ask), 2n);
+}
+
+export function emptyBatch(fromSeq: number): ProjectionBatch {
+  return {
+    fromSeq,
+    toSeq: fromSeq - 1,
+    lastHashHex: ZERO_HASH_HEX,
+    minTs: null,
+    maxTs: null,
+    audit: [],
+    orders: new Map(),
+    orderEvents: [],
+    fills: [],
+    positions: [],
+    positionsCurrent: new Map(),
+    marketData: [],
+    configVersions: [],
+    instruments: new Map(),
+    strategies: new Map(),
+    performance: new Map(),
+    malformed: [],
+  };
+}
+
+/**
+ * Builds the rows for consecutive journal records. `prevHashHex` is the hash of the record before
+ * the first one (zeros before seq 1). Mutates `state` (positions and marks): if the batch is then
+ * not committed, the caller must rebuild the state from the database.
+ */
+export class BatchBuilder {
+  readonly batch: ProjectionBatch;
+  private prevHash: string;
+  private minNs: bigint | undefined;
+  private maxNs: bigint | undefined;
+
+  constructor(
+    private readonly state: ProjectionState,
+    fromSeq: number,
+    prevHashHex: string,
+  ) {
+    this.batch = emptyBatch(fromSeq);
+    this.prevHash = prevHashHex;
+  }
+
+  get size(): number {
+    return this.batch.audit.length;
+  }
+
+  /** Records in a batch share their millisecond more often than not: format it once. */
+  private isoMs = -1n;
+  private isoPrefix = '';
+  private readonly isoFn = (ns: bigint): string => this.iso(ns);
+
+  private iso(ns: bigint): string {
+    if (ns < 0n) return nsToIso(ns);
+    const ms = ns / 1_000_000n;
+    if (ms !== this.isoMs) {
+      this.isoMs = ms;
+      this.isoPrefix = new Date(Number(ms)).toISOString().slice(0, 23);
+    }
+    const micros = Number((ns / 1000n) % 1000n);
+    return this.isoPrefix + (micros < 10 ? '00' : micros < 100 ? '0' : '') + micros + 'Z';
+  }
+
+  add(e: JournalEntry): void {
+    const b = this.batch;
+    const expected = b.toSeq + 1;
+    if (e.seq !== expected) throw new Error(`projection expected seq ${expected}, got ${e.seq}`);
+    const p = e.payload as Payload;
+    const tsNs = e.ts;
+    const ts = this.iso(tsNs);
+    const tsNsStr = tsNs.toString();
+    const hash = e.hash.toString('hex');
+    b.audit.push({
+      seq: e.seq,
+      ts_ns: tsNsStr,
+      ts,
+      kind: e.kind,
+      type: p.type,
+      actor_id: actorIdOf(p),
+      payload: p,
+      prev_hash: this.prevHash,
+      hash,
+    });
+    this.prevHash = hash;
+    b.toSeq = e.seq;
+    b.lastHashHex = hash;
+    try {
+      this.project(e, p, tsNs, ts, tsNsStr);
+    } catch (err) {
+      b.malformed.push({ seq: e.seq, type: p.type, error: (err as Error).message });
+    }
+  }
+
+  finish(): ProjectionBatch {
+    this.state.flush(this.batch);
+    for (const r of this.batch.performance.values()) this.seeTs(BigInt(Date.parse(r.bucket)) * 1_000_000n);
+    this.batch.minTs = this.minNs === undefined ? null : nsToIso(this.minNs);
+    this.batch.maxTs = this.maxNs === undefined ? null : nsToIso(this.maxNs);
+    return this.batch;
+  }
+
+  private seeTs(ns: bigint): void {
+    if (this.minNs === undefined || ns < this.minNs) this.minNs = ns;
+    if (this.maxNs === undefined || ns > this.maxNs) this.maxNs = ns;
+  }
+
+  private project(e: JournalEntry, p: Payload, tsNs: bigint, ts: string, tsNsStr: string): void {
+    const b = this.batch;
+    const seq = e.seq;
+    const type = p.type;
+    if (e.kind === 'event' && type.startsWith('order.')) {
+      const order = p.order as OrderWire | undefined;
+      const orderId = order !== undefined ? order.id : p.orderId;
+      if (typeof orderId !== 'string') throw new TypeError('order event without order.id or orderId');
+      if (order !== undefined) {
+        const row = orderRow(order, seq, this.isoFn);
+        const prev = b.orders.get(row.id);
+        if (prev !== undefined) row.first_seq = prev.first_seq;
+        b.orders.set(row.id, row);
+      }
+      const cause = optStr(p.cause) ?? optStr(p.reason) ?? (typeof p.newOrderId === 'string' ? `replaced by ${p.newOrderId}` : null);
+      b.orderEvents.push({
+        seq,
+        ts_ns: tsNsStr,
+        ts,
+        order_id: orderId,
+        type,
+        status: order !== undefined ? order.status : optStr(p.to),
+        from_status: optStr(p.from),
+        cause,
+        filled_quantity: order !== undefined ? optDec(order.filledQuantity, 'order.filledQuantity') : null,
+        leaves_quantity: order !== undefined ? optDec(order.leavesQuantity, 'order.leavesQuantity') : null,
+        actor_id: actorIdOf(p),
+      });
+      return;
+    }
+    switch (type) {
+      case 'fill': {
+        if (e.kind !== 'event') return;
+        const f = p.fill as FillWire;
+        const qty = parseDecimal(dec(f.quantity, 'fill.quantity'));
+        const price = parseDecimal(dec(f.price, 'fill.price'));
+        b.fills.push({
+          ts,
+          id: str(f.id, 'fill.id'),
+          seq,
+          ts_ns: tsNsStr,
+          order_id: str(f.orderId, 'fill.orderId'),
+          exec_id: str(f.execId, 'fill.execId'),
+          account: str(f.account, 'fill.account'),
+          strategy_id: optStr(f.strategyId),
+          symbol: str(f.symbol, 'fill.symbol'),
+          venue: str(f.venue, 'fill.venue'),
+          side: str(f.side, 'fill.side'),
+          quantity: f.quantity,
+          price: f.price,
+          notional: formatDecimal(mul(price, qty)),
+          fee: dec(f.fee, 'fill.fee'),
+          liquidity: optStr(f.liquidity),
+          venue_ts_ns: nsString(f.ts, 'fill.ts'),
+        });
+        this.seeTs(tsNs);
+        this.state.onFill(b, f, tsNs, seq);
+        return;
+      }
+      case 'position': {
+        if (e.kind !== 'event') return;
+        const w = p.position as PositionWire;
+        const key = positionKeyOf(w);
+        const row: PositionRow = {
+          key,
+          ts,
+          seq,
+          ts_ns: tsNsStr,
+          account: str(w.account, 'position.account'),
+          strategy_id: optStr(w.strategyId),
+          symbol: str(w.symbol, 'position.symbol'),
+          quantity: dec(w.quantity, 'position.quantity'),
+          average_price: optDec(w.averagePrice, 'position.averagePrice'),
+          cost_basis: dec(w.costBasis, 'position.costBasis'),
+          realized_pnl: dec(w.realizedPnl, 'position.realizedPnl'),
+          unrealized_pnl: optDec(w.unrealizedPnl, 'position.unrealizedPnl'),
+          mark_price: optDec(w.markPrice, 'position.markPrice'),
+          fees: dec(w.fees, 'position.fees'),
+          bought_quantity: dec(w.boughtQuantity, 'position.boughtQuantity'),
+          sold_quantity: dec(w.soldQuantity, 'position.soldQuantity'),
+        };
+        b.positions.push(row);
+        b.positionsCurrent.set(key, row);
+        this.seeTs(tsNs);
+        this.state.onPosition(b, w, key, tsNs, seq);
+        return;
+      }
+      case 'md.quote': {
+        if (e.kind !== 'input') return;
+        const m = p.m as Record<string, unknown>;
+        const bid = optDec(m.bid, 'm.bid');
+        const ask = optDec(m.ask, 'm.ask');
+        b.marketData.push({
+          ts,
+          seq,
+          ts_ns: tsNsStr,
+          kind: 'quote',
+          venue: str(m.venue, 'm.venue'),
+          symbol: str(m.symbol, 'm.symbol'),
+          feed_seq: typeof m.feedSeq === 'number' ? m.feedSeq : null,
+          bid,
+          bid_size: optDec(m.bidSize, 'm.bidSize'),
+          ask,
+          ask_size: optDec(m.askSize, 'm.askSize'),
+          price: null,
+          quantity: null,
+          aggressor: null,
+          trade_id: null,
+          venue_ts_ns: nsString(m.venueTs, 'm.venueTs'),
+        });
+        this.seeTs(tsNs);
+        // the core's mark: mid of the freshest two-sided quote of the symbol, on any venue
+        const mid = midOf(bid, ask);
+        if (mid !== undefined) this.state.onMark(b, m.symbol as string, mid, tsNs, seq);
+        return;
+      }
+      case 'md.trade': {
+        if (e.kind !== 'input') return;
+        const m = p.m as Record<string, unknown>;
+        const price = dec(m.price, 'm.price');
+        b.marketData.push({
+          ts,
+          seq,
+          ts_ns: tsNsStr,
+          kind: 'trade',
+          venue: str(m.venue, 'm.venue'),
+          symbol: str(m.symbol, 'm.symbol'),
+          feed_seq: typeof m.feedSeq === 'number' ? m.feedSeq : null,
+          bid: null,
+          bid_size: null,
+          ask: null,
+          ask_size: null,
+          price,
+          quantity: dec(m.quantity, 'm.quantity'),
+          aggressor: optStr(m.aggressor),
+          trade_id: optStr(m.tradeId),
+          venue_ts_ns: nsString(m.venueTs, 'm.venueTs'),
+        });
+        this.seeTs(tsNs);
+        // like the core: a trade sets the mark only for a symbol without one
+        if (!this.state.hasMark(m.symbol as string)) this.state.onMark(b, m.symbol as string, parseDecimal(price), tsNs, seq);
+        return;
+      }
+      case 'system.start': {
+        if (e.kind !== 'input') return;
+        const config = p.config as { instruments?: unknown[]; strategies?: unknown[] } | undefined;
+        if (typeof config !== 'object' || config === null) throw new TypeError('system.start without config');
+        b.configVersions.push({ seq, ts_ns: tsNsStr, ts, kind: 'system.start', actor_id: 'system', reason: null, config, previous: null });
+        for (const raw of config.instruments ?? []) {
+          const i = raw as Record<string, unknown>;
+          const row: InstrumentRow = {
+            venue: str(i.venue, 'instrument.venue'),
+            symbol: str(i.symbol, 'instrument.symbol'),
+            tick_size: dec(i.tickSize, 'instrument.tickSize'),
+            lot_size: dec(i.lotSize, 'instrument.lotSize'),
+            min_qty: optDec(i.minQty, 'instrument.minQty'),
+            max_qty: optDec(i.maxQty, 'instrument.maxQty'),
+            currency: str(i.currency, 'instrument.currency'),
+            calendar: optStr(i.calendar),
+            updated_seq: seq,
+          };
+          b.instruments.set(row.venue + ':' + row.symbol, row);
+        }
+        for (const raw of config.strategies ?? []) {
+          const s = raw as Record<string, unknown>;
+          const id = str(s.id, 'strategy.id');
+          const prev = b.strategies.get(id);
+          b.strategies.set(id, {
+            id,
+            class: optStr(s.class),
+            account: optStr(s.account),
+            trader_id: optStr(s.traderId),
+            params: s.params ?? null,
+            state: prev?.state ?? null,
+            updated_seq: seq,
+            updated_at: ts,
+          });
+        }
+        return;
+      }
+      case 'risk.limitsChanged': {
+        if (e.kind !== 'event') return;
+        b.configVersions.push({
+          seq,
+          ts_ns: tsNsStr,
+          ts,
+          kind: 'risk.limitsChanged',
+          actor_id: actorIdOf(p),
+          reason: optStr(p.reason),
+          config: p.new ?? null,
+          previous: p.old ?? null,
+        });
+        return;
+      }
+      case 'strategy.state': {
+        if (e.kind !== 'event') return;
+        const id = str(p.strategyId, 'strategyId');
+        const prev = b.strategies.get(id);
+        b.strategies.set(id, {
+          id,
+          class: prev?.class ?? null,
+          account: prev?.account ?? null,
+          trader_id: prev?.trader_id ?? null,
+          params: prev?.params ?? null,
+          state: str(p.to, 'to'),
+          updated_seq: seq,
+          updated_at: ts,
+        });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+}
+
+/** For tests and the bench: sum of NUMERIC strings, exactly. */
+export function sumDecimals(values: readonly string[]): string {
+  let s = 0n;
+  for (const v of values) s += parseDecimal(v);
+  return formatDecimal(s);
+}
+

@@ -1,0 +1,320 @@
+/**
+ * The projector: tails the journal and applies it to the database, batch by batch, each batch in
+ * one transaction with the projector_state.last_seq it brings the database to. Runs inside the
+ * database worker thread (src/storage/projector-worker.ts), never on the core's thread.
+ *
+ * Why tail the journal instead of keeping a queue of its own: the journal already is the bounded,
+ * durable, ordered queue. The core's only "enqueue" is publishing the durable sequence number (one
+ * atomic store, see database.ts); the projector pulls (last_seq, durableSeq] at its own pace with
+ * Journal.read, so a slow or absent database costs the core nothing and memory stays bounded by
+ * batchSize. Since last_seq commits atomically with the rows, a crash, a database outage or a
+ * restart resumes exactly after the last committed record: nothing lost, nothing doubled.
+ */
+import { Journal } from '../engine/journal.js';
+import { migrate, MigrationChecksumError } from './migrate.js';
+import { BatchBuilder, ProjectionState, ZERO_HASH_HEX, type PositionSeed, type ProjectionBatch } from './projection.js';
+import type { DatabaseSettings } from './settings.js';
+import type { SqlClient, SqlResult } from './sql-client.js';
+import { openSqlClient } from './sql-client.js';
+import { BatchWriter, ProjectorConflictError, type EncodedBatch } from './writer.js';
+
+/** Slots of the BigInt64Array shared between the node's thread and the worker. */
+export const SLOT_DURABLE = 0;
+export const SLOT_APPLIED = 1;
+export const SHARED_SLOTS = 4;
+
+export type ProjectorState = 'starting' | 'up' | 'down' | 'stopped';
+
+export interface ProjectorReport {
+  state: ProjectorState;
+  lastSeq: number;
+  error?: string;
+  /** The error will not go away by retrying (schema mismatch, another journal's database). */
+  fatal?: boolean;
+  timeseries?: string;
+  batches: number;
+  records: number;
+  rows: number;
+  malformed: number;
+}
+
+/** The database does not mirror the journal this node writes: projecting would mix two histories. */
+export class JournalMismatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'JournalMismatchError';
+  }
+}
+
+export interface ProjectorOptions {
+  settings: DatabaseSettings;
+  journalDir: string;
+  shared: BigInt64Array;
+  log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
+  onReport: (r: ProjectorReport) => void;
+  /** For fault injection in tests; openSqlClient by default. */
+  openClient?: (s: DatabaseSettings) => Promise<SqlClient>;
+}
+
+/** Atomics.waitAsync (Node 16+; typed only from lib ES2024, and this project compiles against ES2023). */
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(a: BigInt64Array, index: number, value: bigint, timeoutMs: number): { async: false; value: string } | { async: true; value: Promise<string> };
+  }
+).waitAsync;
+
+const MIN_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 5000;
+const FATAL_RETRY_MS = 30_000;
+const MAINTENANCE_MS = 3_600_000;
+const PUBLISH_MS = 250;
+
+export class Projector {
+  private db: SqlClient | undefined;
+  private state: ProjectionState | undefined;
+  private readonly writer = new BatchWriter();
+  private applied = 0;
+  private prevHash = ZERO_HASH_HEX;
+  private stopTarget: number | undefined;
+  private aborted = false;
+  private wake: () => void = () => {};
+  private lastMaintenance = 0;
+  private lastPublish = 0;
+  private readonly report: ProjectorReport = { state: 'starting', lastSeq: 0, batches: 0, records: 0, rows: 0, malformed: 0 };
+
+  constructor(private readonly o: ProjectorOptions) {}
+
+  get lastSeq(): number {
+    return this.applied;
+  }
+
+  /** Finish when everything up to targetSeq is applied (node stop: the journal is closed). */
+  requestStop(targetSeq: number): void {
+    this.stopTarget = targetSeq;
+    this.wake();
+  }
+
+  /** Stop now, whatever is left (drain timeout). What is not applied is applied at the next start. */
+  abort(): void {
+    this.aborted = true;
+    this.wake();
+  }
+
+  /** The connection for the read proxy (PGlite lives in this thread); undefined while down. */
+  get client(): SqlClient | undefined {
+    return this.report.state === 'up' ? this.db : undefined;
+  }
+
+  async run(): Promise<void> {
+    let backoff = MIN_BACKOFF_MS;
+    for (;;) {
+      if (this.aborted) break;
+      if (this.stopTarget !== undefined && this.applied >= this.stopTarget) break;
+      try {
+        if (this.db === undefined) await this.connect();
+        await this.maintain(false);
+        const durable = Number(Atomics.load(this.o.shared, SLOT_DURABLE));
+        if (durable > this.applied) {
+          await this.catchUp(durable);
+          backoff = MIN_BACKOFF_MS;
+          continue;
+        }
+        if (this.stopTarget !== undefined) break;
+        if (this.report.lastSeq !== this.applied) this.setReport({});
+        await this.waitForWork(durable);
+      } catch (e) {
+        const fatal = e instanceof MigrationChecksumError || e instanceof JournalMismatchError;
+        await this.fail(e, fatal);
+        // draining for a stop makes sense while the database may come back, not against a refusal
+        if (fatal && this.stopTarget !== undefined) break;
+        await this.sleep(fatal ? FATAL_RETRY_MS : backoff);
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      }
+    }
+    await this.disconnect();
+    this.setReport({ state: 'stopped' });
+  }
+
+  // --- connection ----------------------------------------------------------------------------
+
+  private async connect(): Promise<void> {
+    const open = this.o.openClient ?? openSqlClient;
+    const db = await open(this.o.settings);
+    try {
+      // The journal is the system of record: a batch lost to a database crash after its commit was
+      // acknowledged is simply projected again (last_seq is lost with it), so commits need not wait
+      // for the database's WAL flush. Atomicity, not durability, is what exactly-once rests on.
+      if (db.driver === 'postgres') await db.query('SET synchronous_commit = off');
+      await migrate(db);
+      await this.writer.prepare(db);
+      const ts = await db.query<{ value: string }>(`SELECT value FROM db_settings WHERE key = 'timeseries'`);
+      const last = await db.query<{ last_seq: string }>(`SELECT last_seq FROM projector_state WHERE name = 'journal'`);
+      const lastSeq = Number(last.rows[0]?.last_seq ?? 0);
+      const prevHash = await this.checkSameJournal(db, lastSeq);
+      const seeds = await db.query<PositionSeed>(
+        `SELECT key, account, strategy_id, symbol, quantity::text, cost_basis::text, realized_pnl::text, unrealized_pnl::text, mark_price::text, fees::text FROM positions_current`,
+      );
+      this.db = db;
+      this.state = ProjectionState.fromSeeds(seeds.rows);
+      this.applied = lastSeq;
+      this.prevHash = prevHash;
+      this.writer.forgetPartitions();
+      Atomics.store(this.o.shared, SLOT_APPLIED, BigInt(lastSeq));
+      this.lastMaintenance = 0;
+      this.setReport({ state: 'up', lastSeq, error: undefined, fatal: undefined, timeseries: ts.rows[0]?.value });
+      this.o.log('info', 'database projector connected', { lastSeq, timeseries: ts.rows[0]?.value, driver: db.driver });
+    } catch (e) {
+      await db.close().catch(() => {});
+      throw e;
+    }
+  }
+
+  /** The hash of record last_seq in the database must be the journal's: same history. */
+  private async checkSameJournal(db: SqlClient, lastSeq: number): Promise<string> {
+    if (lastSeq === 0) return ZERO_HASH_HEX;
+    const durable = Number(Atomics.load(this.o.shared, SLOT_DURABLE));
+    if (lastSeq > durable) {
+      throw new JournalMismatchError(
+        `the database has records up to seq ${lastSeq} but the journal only to ${durable}: it mirrors another journal, or the journal was restored from an older copy`,
+      );
+    }
+    const r = await db.query<{ hash: string }>(`SELECT encode(hash, 'hex') AS hash FROM audit_log WHERE seq = $1`, [lastSeq]);
+    const dbHash = r.rows[0]?.hash;
+    let journalHash: string | undefined;
+    for (const e of Journal.read(this.o.journalDir, { fromSeq: lastSeq, toSeq: lastSeq, verify: false })) journalHash = e.hash.toString('hex');
+    if (dbHash === undefined || dbHash !== journalHash) {
+      throw new JournalMismatchError(
+        `record ${lastSeq} in the database (hash ${dbHash?.slice(0, 16) ?? 'missing'}…) is not the journal's (hash ${journalHash?.slice(0, 16) ?? 'missing'}…): the database mirrors another journal`,
+      );
+    }
+    return dbHash;
+  }
+
+  private async disconnect(): Promise<void> {
+    const db = this.db;
+    this.db = undefined;
+    this.state = undefined;
+    if (db !== undefined) await db.close().catch(() => {});
+  }
+
+  private async fail(e: unknown, fatal: boolean): Promise<void> {
+    const message = e instanceof Error ? e.message : String(e);
+    await this.disconnect();
+    if (this.report.state !== 'down' || this.report.error !== message) {
+      this.o.log(fatal ? 'error' : 'warn', fatal ? 'database projector refuses to run' : 'database unavailable: projector retrying', { error: message, lastSeq: this.applied });
+    }
+    this.setReport({ state: 'down', error: message, fatal });
+  }
+
+  // --- work ----------------------------------------------------------------------------------
+
+  private async catchUp(durable: number): Promise<void> {
+    const batchSize = this.o.settings.batchSize;
+    // One reader for the whole range: each segment file is read once, however many batches.
+    const records = Journal.read(this.o.journalDir, { fromSeq: this.applied + 1, toSeq: durable, verify: false });
+    let builder = new BatchBuilder(this.state!, this.applied + 1, this.prevHash);
+    // Pipelined: while the database works on one batch, the next is built. A failure of the batch
+    // in flight surfaces at the next await, and the batch being built is then thrown away.
+    let inFlight: Promise<void> | undefined;
+    const submit = async (batch: ProjectionBatch): Promise<void> => {
+      const encoded = this.writer.encode(batch);
+      if (inFlight !== undefined) await inFlight;
+      inFlight = this.commit(batch, encoded);
+      inFlight.catch(() => {}); // awaited below; this only marks it handled meanwhile
+    };
+    let sinceYield = 0;
+    for (let e = records.next(); !e.done; e = records.next()) {
+      builder.add(e.value);
+      if (builder.size >= batchSize) {
+        const batch = builder.finish();
+        await submit(batch);
+        if (this.aborted) break;
+        builder = new BatchBuilder(this.state!, batch.toSeq + 1, batch.lastHashHex);
+      } else if (inFlight !== undefined && ++sinceYield >= 256) {
+        sinceYield = 0;
+        await new Promise((r) => setImmediate(r)); // let the in-flight batch's replies in
+      }
+    }
+    if (!this.aborted && builder.size > 0) await submit(builder.finish());
+    if (inFlight !== undefined) await inFlight;
+  }
+
+  private async commit(batch: ProjectionBatch, encoded: EncodedBatch): Promise<void> {
+    const db = this.db!;
+    const from = batch.fromSeq - 1;
+    const rows = encoded.rows;
+    try {
+      await db.transaction((tx) => this.writer.write(tx, encoded, from));
+    } catch (e) {
+      // The P&L state already holds this batch: drop it; connect() rebuilds it from the database.
+      this.state = undefined;
+      if (e instanceof ProjectorConflictError) this.o.log('error', e.message);
+      throw e;
+    }
+    this.applied = batch.toSeq;
+    this.prevHash = batch.lastHashHex;
+    Atomics.store(this.o.shared, SLOT_APPLIED, BigInt(batch.toSeq));
+    if (batch.malformed.length > 0) {
+      this.o.log('warn', 'journal records with an unexpected shape were kept in audit_log only', { count: batch.malformed.length, first: batch.malformed[0] });
+    }
+    this.report.batches++;
+    this.report.records += batch.audit.length;
+    this.report.rows += rows;
+    this.report.malformed += batch.malformed.length;
+    const now = Date.now();
+    if (now - this.lastPublish >= PUBLISH_MS) {
+      this.lastPublish = now;
+      this.setReport({});
+    }
+  }
+
+  /** Partitions ahead and retention: at connect and then hourly. */
+  private async maintain(force: boolean): Promise<void> {
+    const now = Date.now();
+    if (!force && now - this.lastMaintenance < MAINTENANCE_MS) return;
+    const db = this.db!;
+    const months = this.o.settings.partitionMonthsAhead;
+    await db.query(`SELECT bulwark_ensure_partitions(now() - interval '1 month', now() + make_interval(months => $1::int))`, [months]);
+    const r = await db.query<{ dropped: string[] }>(`SELECT bulwark_apply_retention($1::int) AS dropped`, [this.o.settings.retentionYears]);
+    const dropped = r.rows[0]?.dropped ?? [];
+    if (dropped.length > 0) {
+      this.writer.forgetPartitions();
+      this.o.log('info', 'retention dropped partitions', { dropped, retentionYears: this.o.settings.retentionYears });
+    }
+    this.lastMaintenance = now;
+  }
+
+  private async waitForWork(durable: number): Promise<void> {
+    const woken = new Promise<void>((resolve) => {
+      this.wake = resolve;
+    });
+    const w = waitAsync(this.o.shared, SLOT_DURABLE, BigInt(durable), MAINTENANCE_MS);
+    if (w.async) await Promise.race([w.value, woken]);
+    this.wake = () => {};
+  }
+
+  private async sleep(ms: number): Promise<void> {
+    const woken = new Promise<void>((resolve) => {
+      this.wake = resolve;
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise<void>((r) => (timer = setTimeout(r, ms))), woken]);
+    clearTimeout(timer);
+    this.wake = () => {};
+  }
+
+  private setReport(patch: Partial<ProjectorReport>): void {
+    Object.assign(this.report, patch);
+    this.report.lastSeq = this.applied;
+    this.o.onReport({ ...this.report });
+  }
+
+}
+
+/** Runs a read-only query for the node's thread (PGlite lives in the worker). */
+export async function readOnlyQuery(db: SqlClient, sql: string, params: readonly unknown[]): Promise<SqlResult<Record<string, unknown>>> {
+  return db.transaction(async (tx) => {
+    await tx.query('SET TRANSACTION READ ONLY');
+    return tx.query(sql, params);
+  });
+}

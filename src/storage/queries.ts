@@ -1,0 +1,307 @@
+/**
+ * Dashboard queries, each served by an index (see migrations.ts): open orders (partial index on
+ * open orders), today's orders and fills (time indexes, partition pruning), current positions
+ * (positions_current) and the P&L series (performance primary key). Decimals come back as strings,
+ * exactly as stored; times as ISO-8601 plus the exact epoch nanoseconds where the table has them.
+ */
+import type { DbReader } from './database.js';
+
+export interface OrderView {
+  id: string;
+  clOrdId: string;
+  clientOrderId: string;
+  account: string;
+  strategyId: string | null;
+  traderId: string | null;
+  symbol: string;
+  venue: string;
+  side: string;
+  type: string;
+  timeInForce: string;
+  quantity: string;
+  price: string | null;
+  status: string;
+  filledQuantity: string;
+  leavesQuantity: string;
+  averagePrice: string | null;
+  fees: string;
+  venueOrderId: string | null;
+  rejectReason: string | null;
+  uncertain: boolean;
+  createdAt: string;
+  createdTs: string;
+  updatedAt: string;
+  updatedTs: string;
+  lastSeq: number;
+}
+
+export interface FillView {
+  id: string;
+  orderId: string;
+  execId: string;
+  account: string;
+  strategyId: string | null;
+  symbol: string;
+  venue: string;
+  side: string;
+  quantity: string;
+  price: string;
+  notional: string;
+  fee: string;
+  liquidity: string | null;
+  at: string;
+  ts: string;
+  seq: number;
+}
+
+export interface PositionView {
+  account: string;
+  strategyId: string | null;
+  symbol: string;
+  quantity: string;
+  averagePrice: string | null;
+  costBasis: string;
+  realizedPnl: string;
+  unrealizedPnl: string | null;
+  markPrice: string | null;
+  fees: string;
+  boughtQuantity: string;
+  soldQuantity: string;
+  at: string;
+  seq: number;
+}
+
+export interface PnlPoint {
+  bucket: string;
+  scope: 'strategy' | 'account';
+  scopeId: string;
+  /** P&L made within the bucket: net at its end minus net at its start. */
+  pnl: string;
+  netPnl: string;
+  realizedPnl: string;
+  unrealizedPnl: string;
+  fees: string;
+  fills: number;
+  tradedQuantity: string;
+  tradedNotional: string;
+}
+
+export interface FillSummary {
+  strategyId: string;
+  fills: number;
+  tradedQuantity: string;
+  tradedNotional: string;
+  pnl: string;
+}
+
+const ORDER_COLS = `id, cl_ord_id, client_order_id, account, strategy_id, trader_id, symbol, venue, side, order_type, time_in_force,
+  quantity::text AS quantity, price::text AS price, status, filled_quantity::text AS filled_quantity, leaves_quantity::text AS leaves_quantity,
+  average_price::text AS average_price, fees::text AS fees, venue_order_id, reject_reason, uncertain,
+  created_at, created_ts_ns::text AS created_ts_ns, updated_at, updated_ts_ns::text AS updated_ts_ns, last_seq::text AS last_seq`;
+
+type Row = Record<string, unknown>;
+
+const s = (v: unknown): string => String(v);
+const ns = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+/** NUMERIC text without the trailing zeros of its scale: "12.50000000" → "12.5". */
+export function trimDecimal(v: string): string {
+  if (!v.includes('.')) return v;
+  const t = v.replace(/0+$/, '').replace(/\.$/, '');
+  return t === '-0' ? '0' : t;
+}
+const d = (v: unknown): string => trimDecimal(String(v));
+const nd = (v: unknown): string | null => (v === null || v === undefined ? null : trimDecimal(String(v)));
+const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
+
+function toOrder(r: Row): OrderView {
+  return {
+    id: s(r.id),
+    clOrdId: s(r.cl_ord_id),
+    clientOrderId: s(r.client_order_id),
+    account: s(r.account),
+    strategyId: ns(r.strategy_id),
+    traderId: ns(r.trader_id),
+    symbol: s(r.symbol),
+    venue: s(r.venue),
+    side: s(r.side),
+    type: s(r.order_type),
+    timeInForce: s(r.time_in_force),
+    quantity: d(r.quantity),
+    price: nd(r.price),
+    status: s(r.status),
+    filledQuantity: d(r.filled_quantity),
+    leavesQuantity: d(r.leaves_quantity),
+    averagePrice: nd(r.average_price),
+    fees: d(r.fees),
+    venueOrderId: ns(r.venue_order_id),
+    rejectReason: ns(r.reject_reason),
+    uncertain: r.uncertain === true,
+    createdAt: iso(r.created_at),
+    createdTs: s(r.created_ts_ns),
+    updatedAt: iso(r.updated_at),
+    updatedTs: s(r.updated_ts_ns),
+    lastSeq: Number(r.last_seq),
+  };
+}
+
+/** [start, end) of the UTC day containing `at`. */
+export function utcDay(at: Date = new Date()): { from: string; to: string } {
+  const start = Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate());
+  return { from: new Date(start).toISOString(), to: new Date(start + 86_400_000).toISOString() };
+}
+
+/**
+ * WHERE conditions for the filters actually given, so the planner sees `strategy_id = $n` (and
+ * can use the partial index for it) instead of `($n IS NULL OR strategy_id = $n)`.
+ */
+function where(fixed: string[], params: unknown[], optional: Record<string, string | undefined>): string {
+  const conds = [...fixed];
+  for (const [col, value] of Object.entries(optional)) {
+    if (value === undefined) continue;
+    params.push(value);
+    conds.push(`${col} = $${params.length}`);
+  }
+  return conds.length === 0 ? '' : `WHERE ${conds.join(' AND ')}`;
+}
+
+function limit(params: unknown[], n: number): string {
+  params.push(n);
+  return `LIMIT $${params.length}`;
+}
+
+export interface OrderFilter {
+  strategyId?: string;
+  account?: string;
+  limit?: number;
+}
+
+export async function openOrders(db: DbReader, f: OrderFilter = {}): Promise<OrderView[]> {
+  const params: unknown[] = [];
+  const w = where(['is_open'], params, { strategy_id: f.strategyId, account: f.account });
+  const rows = await db.query<Row>(`SELECT ${ORDER_COLS} FROM orders ${w} ORDER BY created_at DESC ${limit(params, f.limit ?? 1000)}`, params);
+  return rows.map(toOrder);
+}
+
+export async function todaysOrders(db: DbReader, f: OrderFilter & { day?: Date } = {}): Promise<OrderView[]> {
+  const { from, to } = utcDay(f.day);
+  const params: unknown[] = [from, to];
+  const w = where(['created_at >= $1', 'created_at < $2'], params, { strategy_id: f.strategyId, account: f.account });
+  const rows = await db.query<Row>(`SELECT ${ORDER_COLS} FROM orders ${w} ORDER BY created_at DESC ${limit(params, f.limit ?? 1000)}`, params);
+  return rows.map(toOrder);
+}
+
+export async function todaysFills(db: DbReader, f: OrderFilter & { day?: Date } = {}): Promise<FillView[]> {
+  const { from, to } = utcDay(f.day);
+  const params: unknown[] = [from, to];
+  const w = where(['ts >= $1', 'ts < $2'], params, { strategy_id: f.strategyId, account: f.account });
+  const rows = await db.query<Row>(
+    `SELECT id, order_id, exec_id, account, strategy_id, symbol, venue, side, quantity::text AS quantity, price::text AS price,
+            notional::text AS notional, fee::text AS fee, liquidity, ts, ts_ns::text AS ts_ns, seq::text AS seq
+     FROM fills ${w} ORDER BY ts DESC, id DESC ${limit(params, f.limit ?? 1000)}`,
+    params,
+  );
+  return rows.map((r) => ({
+    id: s(r.id),
+    orderId: s(r.order_id),
+    execId: s(r.exec_id),
+    account: s(r.account),
+    strategyId: ns(r.strategy_id),
+    symbol: s(r.symbol),
+    venue: s(r.venue),
+    side: s(r.side),
+    quantity: d(r.quantity),
+    price: d(r.price),
+    notional: d(r.notional),
+    fee: d(r.fee),
+    liquidity: ns(r.liquidity),
+    at: iso(r.ts),
+    ts: s(r.ts_ns),
+    seq: Number(r.seq),
+  }));
+}
+
+/** Today's fill count, volume and P&L per strategy, from the daily performance rows (no scan of fills). */
+export async function todaysFillSummary(db: DbReader, day?: Date): Promise<FillSummary[]> {
+  const { from } = utcDay(day);
+  const rows = await db.query<Row>(
+    `SELECT scope_id, fills::text AS fills, traded_quantity::text AS traded_quantity, traded_notional::text AS traded_notional,
+            (net_pnl - open_net_pnl)::text AS pnl
+     FROM performance WHERE period = 'day' AND scope = 'strategy' AND bucket = $1 ORDER BY scope_id`,
+    [from],
+  );
+  return rows.map((r) => ({ strategyId: s(r.scope_id), fills: Number(r.fills), tradedQuantity: d(r.traded_quantity), tradedNotional: d(r.traded_notional), pnl: d(r.pnl) }));
+}
+
+export async function currentPositions(db: DbReader, f: { account?: string; strategyId?: string } = {}): Promise<PositionView[]> {
+  const params: unknown[] = [];
+  const w = where([], params, { account: f.account, strategy_id: f.strategyId });
+  const rows = await db.query<Row>(
+    `SELECT account, strategy_id, symbol, quantity::text AS quantity, average_price::text AS average_price, cost_basis::text AS cost_basis,
+            realized_pnl::text AS realized_pnl, unrealized_pnl::text AS unrealized_pnl, mark_price::text AS mark_price, fees::text AS fees,
+            bought_quantity::text AS bought_quantity, sold_quantity::text AS sold_quantity, ts, seq::text AS seq
+     FROM positions_current ${w}
+     ORDER BY account, strategy_id NULLS FIRST, symbol`,
+    params,
+  );
+  return rows.map((r) => ({
+    account: s(r.account),
+    strategyId: ns(r.strategy_id),
+    symbol: s(r.symbol),
+    quantity: d(r.quantity),
+    averagePrice: nd(r.average_price),
+    costBasis: d(r.cost_basis),
+    realizedPnl: d(r.realized_pnl),
+    unrealizedPnl: nd(r.unrealized_pnl),
+    markPrice: nd(r.mark_price),
+    fees: d(r.fees),
+    boughtQuantity: d(r.bought_quantity),
+    soldQuantity: d(r.sold_quantity),
+    at: iso(r.ts),
+    seq: Number(r.seq),
+  }));
+}
+
+export interface PnlQuery {
+  interval: 'hour' | 'day';
+  /** A strategy's series; '' is orders without a strategy. */
+  strategyId?: string;
+  /** An account's series (when no strategyId). */
+  account?: string;
+  from?: Date;
+  to?: Date;
+  limit?: number;
+}
+
+/**
+ * P&L per bucket for one strategy or account (or every strategy when neither is given). A bucket
+ * with nothing that changed the P&L (no fill, position or mark move) has no row.
+ */
+export async function pnlSeries(db: DbReader, q: PnlQuery): Promise<PnlPoint[]> {
+  const to = q.to ?? new Date(Date.now() + 3_600_000);
+  const from = q.from ?? new Date(to.getTime() - (q.interval === 'hour' ? 48 * 3_600_000 : 90 * 86_400_000));
+  const scope = q.strategyId === undefined && q.account !== undefined ? 'account' : 'strategy';
+  const scopeId = scope === 'account' ? q.account! : (q.strategyId ?? null);
+  const params: unknown[] = [q.interval, scope, from.toISOString(), to.toISOString()];
+  const w = where(['period = $1', 'scope = $2', 'bucket >= $3', 'bucket < $4'], params, { scope_id: scopeId ?? undefined });
+  const rows = await db.query<Row>(
+    `SELECT bucket, scope, scope_id, (net_pnl - open_net_pnl)::text AS pnl, net_pnl::text AS net_pnl, realized_pnl::text AS realized_pnl,
+            unrealized_pnl::text AS unrealized_pnl, fees::text AS fees, fills::text AS fills,
+            traded_quantity::text AS traded_quantity, traded_notional::text AS traded_notional
+     FROM performance ${w}
+     ORDER BY scope_id, bucket ${limit(params, q.limit ?? 10_000)}`,
+    params,
+  );
+  return rows.map((r) => ({
+    bucket: iso(r.bucket),
+    scope: s(r.scope) as 'strategy' | 'account',
+    scopeId: s(r.scope_id),
+    pnl: d(r.pnl),
+    netPnl: d(r.net_pnl),
+    realizedPnl: d(r.realized_pnl),
+    unrealizedPnl: d(r.unrealized_pnl),
+    fees: d(r.fees),
+    fills: Number(r.fills),
+    tradedQuantity: d(r.traded_quantity),
+    tradedNotional: d(r.traded_notional),
+  }));
+}

@@ -1,0 +1,154 @@
+/**
+ * The database copy of the audit trail (audit_log) is checked row by row against the journal.
+ * Uses embedded PGlite under <dataDir>/db, where `verify` finds it, with the audit_log DDL the
+ * projector uses (created here so this test does not depend on the projector's progress).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Journal } from '../../src/engine/journal.js';
+import { actorIdOf } from '../../src/audit/records.js';
+import { verifyAudit } from '../../src/audit/verify.js';
+import { tempDir } from '../helpers.js';
+import { writeAuditedJournal, type WrittenJournal } from './helpers.js';
+
+const DDL = `
+CREATE TABLE audit_log (
+  seq       bigint PRIMARY KEY,
+  ts_ns     bigint NOT NULL,
+  ts        timestamptz NOT NULL,
+  kind      text NOT NULL CHECK (kind IN ('input', 'event')),
+  type      text NOT NULL,
+  actor_id  text,
+  payload   jsonb NOT NULL,
+  prev_hash bytea NOT NULL CHECK (octet_length(prev_hash) = 32),
+  hash      bytea NOT NULL CHECK (octet_length(hash) = 32)
+);
+CREATE FUNCTION audit_log_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  RAISE EXCEPTION 'audit_log is append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+END
+$fn$;
+CREATE TRIGGER audit_log_append_only
+  BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change();
+`;
+
+let root: { dir: string; cleanup: () => void };
+let base: WrittenJournal;
+let n = 0;
+const TARGET = 137;
+
+/** What the projector does: one row per journal record. */
+async function project(db: PGlite, journalDir: string, toSeq?: number): Promise<void> {
+  let prev: Buffer = Buffer.alloc(32);
+  for (const e of Journal.read(journalDir, toSeq !== undefined ? { toSeq } : {})) {
+    await db.query(
+      `INSERT INTO audit_log (seq, ts_ns, ts, kind, type, actor_id, payload, prev_hash, hash)
+       VALUES ($1, $2::bigint, to_timestamp($2::bigint::numeric / 1000000000), $3, $4, $5, $6, $7, $8)`,
+      [e.seq, e.ts.toString(), e.kind, e.payload.type, actorIdOf(e.payload), JSON.stringify(e.payload), prev, e.hash],
+    );
+    prev = e.hash;
+  }
+}
+
+function copy(): string {
+  const d = path.join(root.dir, `case-${++n}`);
+  fs.cpSync(path.join(root.dir, 'base'), d, { recursive: true });
+  return d;
+}
+
+/** Opens the case's database as an insider with owner rights would, to change it behind the triggers. */
+async function tamper(dataDir: string, sql: string, params: unknown[] = []): Promise<void> {
+  const db = await PGlite.create(path.join(dataDir, 'db'));
+  await db.exec('ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only');
+  await db.query(sql, params);
+  await db.exec('ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only');
+  await db.close();
+}
+
+beforeAll(async () => {
+  root = tempDir('bulwark-audit-db-');
+  base = await writeAuditedJournal(path.join(root.dir, 'base'), { records: 300, checkpointEvery: 100 });
+  const db = await PGlite.create(path.join(base.dataDir, 'db'));
+  await db.exec(DDL);
+  await project(db, path.join(base.dataDir, 'journal'));
+  await db.close();
+});
+
+afterAll(() => root.cleanup());
+
+describe('audit_log against the journal', () => {
+  it('an intact table verifies, every row compared', async () => {
+    const r = await verifyAudit({ dataDir: base.dataDir, env: {} });
+    expect(r.problems).toEqual([]);
+    expect(r.ok).toBe(true);
+    expect(r.database).not.toBeNull();
+    expect(r.database!.compared).toBe(base.lastSeq);
+    expect(r.database!.rows).toBe(base.lastSeq);
+  });
+
+  it('the table itself refuses UPDATE, DELETE and TRUNCATE', async () => {
+    const d = copy();
+    const db = await PGlite.create(path.join(d, 'db'));
+    await expect(db.query(`UPDATE audit_log SET type = 'x' WHERE seq = 1`)).rejects.toThrow(/append-only/);
+    await expect(db.query('DELETE FROM audit_log WHERE seq = 1')).rejects.toThrow(/append-only/);
+    await expect(db.query('TRUNCATE audit_log')).rejects.toThrow(/append-only/);
+    await db.close();
+  });
+
+  it('an edited row (payload) is named by its seq', async () => {
+    const d = copy();
+    await tamper(d, `UPDATE audit_log SET payload = jsonb_set(payload, '{type}', '"timer"') WHERE seq = $1`, [TARGET]);
+    const r = await verifyAudit({ dataDir: d, env: {} });
+    expect(r.ok).toBe(false);
+    expect(r.firstBadSeq).toBe(TARGET);
+    expect(r.problems[0]!.area).toBe('database');
+    expect(r.problems[0]!.message).toMatch(/payload differs/);
+  });
+
+  it('an edited actor, time or hash is named by its seq', async () => {
+    const d = copy();
+    await tamper(d, `UPDATE audit_log SET actor_id = 'someone-else' WHERE seq = $1`, [TARGET]);
+    await tamper(d, `UPDATE audit_log SET ts = ts + interval '1 second' WHERE seq = $1`, [TARGET + 5]);
+    await tamper(d, `UPDATE audit_log SET hash = decode(repeat('00', 32), 'hex') WHERE seq = $1`, [TARGET + 9]);
+    const r = await verifyAudit({ dataDir: d, env: {} });
+    expect(r.firstBadSeq).toBe(TARGET);
+    expect(r.problems.map((p) => p.seq)).toEqual([TARGET, TARGET + 5, TARGET + 9]);
+  });
+
+  it('a deleted row in the middle is named by its seq', async () => {
+    const d = copy();
+    await tamper(d, 'DELETE FROM audit_log WHERE seq = $1', [TARGET]);
+    const r = await verifyAudit({ dataDir: d, env: {} });
+    expect(r.firstBadSeq).toBe(TARGET);
+  });
+
+  it('a row the journal does not have is named by its seq', async () => {
+    const d = copy();
+    const extra = base.lastSeq + 1;
+    await tamper(
+      d,
+      `INSERT INTO audit_log (seq, ts_ns, ts, kind, type, actor_id, payload, prev_hash, hash)
+       SELECT $1, ts_ns + 1, ts, kind, type, actor_id, payload, hash, hash FROM audit_log WHERE seq = $2`,
+      [extra, base.lastSeq],
+    );
+    const r = await verifyAudit({ dataDir: d, env: {} });
+    expect(r.firstBadSeq).toBe(extra);
+  });
+
+  it('a projector that is behind is not a failure (the newest rows are simply not there yet)', async () => {
+    const d = path.join(root.dir, 'lagging');
+    fs.cpSync(path.join(root.dir, 'base'), d, { recursive: true });
+    fs.rmSync(path.join(d, 'db'), { recursive: true, force: true });
+    const db = await PGlite.create(path.join(d, 'db'));
+    await db.exec(DDL);
+    await project(db, path.join(d, 'journal'), 200);
+    await db.close();
+    const r = await verifyAudit({ dataDir: d, env: {} });
+    expect(r.ok).toBe(true);
+    expect(r.database!.compared).toBe(200);
+    expect(r.notes.some((x) => /behind the journal/.test(x))).toBe(true);
+  });
+});

@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import type { JournalEntry, JournalKind, JournalPayload } from '../../src/engine/journal.js';
+import { BatchBuilder, bucketStart, nsToIso, ProjectionState, ZERO_HASH_HEX } from '../../src/storage/projection.js';
+
+const H = 3_600_000_000_000n;
+/** 2026-01-01T00:00:00Z */
+const T0 = 1_767_225_600_000_000_000n;
+
+function entry(seq: number, ts: bigint, kind: JournalKind, payload: JournalPayload): JournalEntry {
+  return { seq, ts, kind, payload, hash: Buffer.alloc(32, seq % 256) };
+}
+
+function position(strategyId: string | null, symbol: string, quantity: string, costBasis: string, realizedPnl: string, fees: string, mark: string | null) {
+  return {
+    type: 'position',
+    position: {
+      account: 'A1',
+      strategyId,
+      symbol,
+      quantity,
+      averagePrice: null,
+      costBasis,
+      realizedPnl,
+      unrealizedPnl: null,
+      markPrice: mark,
+      fees,
+      boughtQuantity: '0',
+      soldQuantity: '0',
+    },
+  };
+}
+
+function quote(symbol: string, bid: string, ask: string) {
+  return { type: 'md.quote', m: { type: 'quote', venue: 'X', symbol, feedSeq: 1, bid, bidSize: '1', ask, askSize: '1', venueTs: '1' } };
+}
+
+describe('time helpers', () => {
+  it('formats nanoseconds as ISO timestamps with microseconds', () => {
+    expect(nsToIso(T0)).toBe('2026-01-01T00:00:00.000000Z');
+    expect(nsToIso(T0 + 1_234_567_891n)).toBe('2026-01-01T00:00:01.234567Z');
+    expect(nsToIso(0n)).toBe('1970-01-01T00:00:00.000000Z');
+  });
+
+  it('finds hour and day buckets', () => {
+    expect(bucketStart(T0 + H + 5n, 'hour')).toBe(T0 + H);
+    expect(bucketStart(T0 + 25n * H, 'day')).toBe(T0 + 24n * H);
+  });
+});
+
+describe('batch builder', () => {
+  it('chains prev_hash through the batch and keeps the last state of each order', () => {
+    const b = new BatchBuilder(new ProjectionState(), 5, 'ab'.repeat(32));
+    const order = (status: string, ts: string) => ({
+      id: 'O1', clOrdId: 'O1', clientOrderId: 'c1', account: 'A1', strategyId: 's1', traderId: null, symbol: 'AAPL', venue: 'X', side: 'buy',
+      type: 'limit', timeInForce: 'DAY', quantity: '10', price: '100.5', status, filledQuantity: '0', leavesQuantity: '10', averagePrice: null,
+      fees: '0', venueOrderId: null, rejectReason: null, rejectDetail: null, replacesId: null, replacedById: null, uncertain: false, createdTs: '1767225600000000000', updatedTs: ts,
+    });
+    b.add(entry(5, T0, 'event', { type: 'order.created', order: order('PendingNew', '1767225600000000000'), actor: { id: 's1', channel: 'strategy' } }));
+    b.add(entry(6, T0 + 1n, 'event', { type: 'order.updated', order: order('Canceled', '1767225600000000001'), from: 'New', cause: 'x' }));
+    b.add(entry(7, T0 + 2n, 'event', { type: 'order.cancelRequested', orderId: 'O1', actor: { id: 'u1', channel: 'api' } }));
+    const batch = b.finish();
+    expect(batch.fromSeq).toBe(5);
+    expect(batch.toSeq).toBe(7);
+    expect(batch.audit.map((a) => a.prev_hash)).toEqual(['ab'.repeat(32), Buffer.alloc(32, 5).toString('hex'), Buffer.alloc(32, 6).toString('hex')]);
+    expect(batch.audit[0]!.actor_id).toBe('s1');
+    expect(batch.audit[2]!.actor_id).toBe('u1');
+    const o = batch.orders.get('O1')!;
+    expect(o).toMatchObject({ status: 'Canceled', is_open: false, first_seq: 5, last_seq: 6, price: '100.5' });
+    expect(batch.orderEvents.map((e) => [e.seq, e.order_id, e.status])).toEqual([
+      [5, 'O1', 'PendingNew'],
+      [6, 'O1', 'Canceled'],
+      [7, 'O1', null],
+    ]);
+  });
+
+  it('refuses a gap in the sequence', () => {
+    const b = new BatchBuilder(new ProjectionState(), 1, ZERO_HASH_HEX);
+    expect(() => b.add(entry(2, T0, 'input', { type: 'timer' }))).toThrow(/expected seq 1/);
+  });
+
+  it('keeps a malformed record in the audit log only, and says why', () => {
+    const b = new BatchBuilder(new ProjectionState(), 1, ZERO_HASH_HEX);
+    b.add(entry(1, T0, 'event', { type: 'fill', fill: { id: 'F1', quantity: 'lots', price: '1' } }));
+    const batch = b.finish();
+    expect(batch.audit).toHaveLength(1);
+    expect(batch.fills).toHaveLength(0);
+    expect(batch.malformed).toEqual([{ seq: 1, type: 'fill', error: 'fill.quantity must be a decimal string' }]);
+  });
+
+  it('computes hourly and daily P&L per strategy and account from positions and marks', () => {
+    const state = new ProjectionState();
+    let b = new BatchBuilder(state, 1, ZERO_HASH_HEX);
+    // hour 0: buy 10 @ 100 (cost 1000, fee 1), mark 101 → unrealized 10, net 9
+    b.add(entry(1, T0 + 10n, 'event', {
+      type: 'fill',
+      fill: { id: 'F1', orderId: 'O1', execId: 'E1', account: 'A1', strategyId: 's1', symbol: 'AAPL', venue: 'X', side: 'buy', quantity: '10', price: '100', fee: '1', liquidity: 'maker', ts: '1', seq: 0 },
+    }));
+    b.add(entry(2, T0 + 11n, 'event', position('s1', 'AAPL', '10', '1000', '0', '1', '100')));
+    b.add(entry(3, T0 + 12n, 'input', quote('AAPL', '100.9', '101.1')));
+    // hour 1: mark 103 → unrealized 30, net 29
+    b.add(entry(4, T0 + H + 1n, 'input', quote('AAPL', '102.9', '103.1')));
+    const first = b.finish();
+    const row = (batch: typeof first, period: string, scope: string, bucket: bigint) => batch.performance.get(`${period}|${scope}|${scope === 'strategy' ? 's1' : 'A1'}|${nsToIso(bucket)}`);
+    expect(row(first, 'hour', 'strategy', T0)).toMatchObject({ realized_pnl: '0', unrealized_pnl: '10', fees: '1', net_pnl: '9', open_net_pnl: '0', fills: 1, traded_quantity: '10', traded_notional: '1000' });
+    expect(row(first, 'hour', 'strategy', T0 + H)).toMatchObject({ unrealized_pnl: '30', net_pnl: '29', open_net_pnl: '9', fills: 0 });
+    expect(row(first, 'day', 'account', T0)).toMatchObject({ net_pnl: '29', open_net_pnl: '0', fills: 1 });
+
+    // next batch (state carried over): sell 10 @ 104 realizes 40, fee 1 → net 38
+    b = new BatchBuilder(state, 5, first.lastHashHex);
+    b.add(entry(5, T0 + H + 2n, 'event', position('s1', 'AAPL', '0', '0', '40', '2', '104')));
+    const second = b.finish();
+    expect(row(second, 'hour', 'strategy', T0 + H)).toMatchObject({ realized_pnl: '40', unrealized_pnl: '0', fees: '2', net_pnl: '38', open_net_pnl: '29' });
+  });
+
+  it('restores P&L state from position snapshots', () => {
+    const state = ProjectionState.fromSeeds([
+      { key: 'A1|s1|AAPL', account: 'A1', strategy_id: 's1', symbol: 'AAPL', quantity: '10', cost_basis: '1000', realized_pnl: '5', unrealized_pnl: '20', mark_price: '102', fees: '1' },
+    ]);
+    const b = new BatchBuilder(state, 9, ZERO_HASH_HEX);
+    b.add(entry(9, T0, 'input', quote('AAPL', '104.9', '105.1')));
+    const batch = b.finish();
+    expect(batch.performance.get(`hour|strategy|s1|${nsToIso(T0)}`)).toMatchObject({ open_net_pnl: '24', net_pnl: '54', unrealized_pnl: '50', realized_pnl: '5' });
+  });
+});
