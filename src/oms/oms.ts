@@ -15,6 +15,7 @@ import type { ExecutionReportMsg, VenueCommand } from '../venues/venue.js';
 import { fillToWire, leavesQty, orderToWire, type Fill, type Order } from './order.js';
 import { canTransition, isOpen } from './order-state.js';
 import { OmsSnapshotWriter, restoreOmsState, type OmsSnapshot } from '../engine/snapshots/parts.js';
+import { LATE_LIMIT } from '../engine/snapshots/codec.js';
 
 export interface OmsHost {
   readonly instruments: InstrumentRegistry;
@@ -263,7 +264,7 @@ export class OrderManager {
     }
     this.seenExecs.add(execKey);
     // a report about an order that already ended may still change it (a late fill): the snapshot writer re-reads it
-    if (!isOpen(o.status) && this.lateReports.length < 100_000) this.lateReports.push(o);
+    if (!isOpen(o.status) && this.lateReports.length < LATE_LIMIT) this.lateReports.push(o);
     if (r.venueOrderId !== undefined && o.venueOrderId === null) o.venueOrderId = r.venueOrderId;
 
     switch (r.execType) {

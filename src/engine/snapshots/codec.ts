@@ -300,6 +300,9 @@ function unchanged(s: Seen, o: Order): boolean {
  * (the OMS lists those). Of these, only the ones whose mutable fields differ are encoded again. An
  * order that had ended at the last snapshot and got no report since is not read at all.
  */
+/** The OMS lists at most this many late-reported orders between snapshots (oms.ts). */
+export const LATE_LIMIT = 100_000;
+
 export class OrdersJson {
   private readonly pos = new Map<string, number>();
   private jsons: string[] = [];
@@ -335,7 +338,9 @@ export class OrdersJson {
     }
     for (const id of this.lastOpen) if (!open.has(id)) recheck(orders.get(id));
     for (const o of open.values()) recheck(o);
-    for (const o of late) recheck(o);
+    // the OMS stops listing at LATE_LIMIT (no snapshots taken for a long time): then look at every order
+    if (late.length >= LATE_LIMIT) for (const o of orders.values()) recheck(o);
+    else for (const o of late) recheck(o);
     late.length = 0;
     this.lastOpen = [...open.keys()];
     const frags: Buffer[] = [];
