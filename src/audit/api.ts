@@ -11,6 +11,7 @@
  *   GET /audit/checkpoints          latest signed checkpoint and tree status
  *   GET /audit/proof/:seq           inclusion proof against the latest checkpoint
  */
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
@@ -157,9 +158,15 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: ApiContext): void
     if (cp === null || seq > cp.treeSize) throw new HttpError(409, 'not_checkpointed', `seq ${seq} is not covered by a signed checkpoint yet${cp ? ` (latest covers ${cp.treeSize})` : ''}`, 'seq');
     let rec: AuditRecordView | undefined;
     let prevHash: Buffer = Buffer.alloc(32);
-    for (const e of Journal.read(path.resolve(journalDir()), { fromSeq: Math.max(1, seq - 1), toSeq: seq, verify: true })) {
-      if (e.seq === seq) rec = recordView(e, prevHash, true);
-      else prevHash = e.hash;
+    // Not verify: true, which would re-hash the segment up to seq on the node's thread. The body is
+    // re-encoded and must hash to the record hash the chain carries, which is the check that matters.
+    for (const e of Journal.read(path.resolve(journalDir()), { fromSeq: Math.max(1, seq - 1), toSeq: seq, verify: false })) {
+      if (e.seq === seq) {
+        rec = recordView(e, prevHash, true);
+        if (createHash('sha256').update(Buffer.from(rec.body!, 'base64')).digest('hex') !== rec.hash) {
+          throw new HttpError(500, 'internal_error', `record ${seq} does not re-encode to the bytes that were hashed`);
+        }
+      } else prevHash = e.hash;
     }
     if (rec === undefined) throw new HttpError(404, 'not_found', `record ${seq} does not exist`, 'seq');
     const p = audit.inclusionProof(seq, cp);

@@ -38,9 +38,10 @@ interface Row {
   kind: string;
   type: string;
   actor_id: string | null;
-  payload: unknown;
-  prev_hash: Uint8Array | null;
-  hash: Uint8Array | null;
+  /** jsonb as text (parsed here: faster than the drivers' own jsonb decoding) */
+  payload: string;
+  prev_hash: string | null;
+  hash: string | null;
 }
 
 /** Deterministic JSON: object keys sorted, so two equal JSON values give equal strings. */
@@ -66,7 +67,7 @@ export async function openAuditDatabase(dataDir: string, env: NodeJS.ProcessEnv 
   return { client: await openSqlClient(settings), target: describeTarget(settings) };
 }
 
-const PAGE = 5000;
+const PAGE = 10_000;
 
 /** Walks audit_log in seq order alongside the journal. Feed journal entries in order with check(). */
 export class AuditLogComparer {
@@ -102,7 +103,7 @@ export class AuditLogComparer {
     if (this.exhausted) return;
     const r = await this.db.query<Row>(
       `SELECT seq::text AS seq, ts_ns::text AS ts_ns, (extract(epoch from ts) * 1000000)::bigint::text AS ts_us,
-              kind, type, actor_id, payload, prev_hash, hash
+              kind, type, actor_id, payload::text AS payload, encode(prev_hash, 'hex') AS prev_hash, encode(hash, 'hex') AS hash
          FROM audit_log WHERE audit_log.seq > $1 ORDER BY audit_log.seq LIMIT ${PAGE}`,
       [this.cursor],
     );
@@ -139,13 +140,12 @@ export class AuditLogComparer {
     if (row!.type !== e.payload.type) diffs.push(`type ${row!.type} vs ${e.payload.type}`);
     const actor = actorIdOf(e.payload);
     if ((row!.actor_id ?? null) !== actor) diffs.push(`actor_id ${String(row!.actor_id)} vs ${String(actor)}`);
-    const payload = typeof row!.payload === 'string' ? (JSON.parse(row!.payload) as unknown) : row!.payload;
-    if (canonicalJson(payload) !== canonicalJson(e.payload)) diffs.push('payload differs');
-    const prev = row!.prev_hash === null ? null : Buffer.from(row!.prev_hash);
-    const prevOk = prev === null ? e.seq === 1 : prev.equals(prevHash);
-    if (!prevOk) diffs.push(`prev_hash ${prev?.toString('hex') ?? 'null'} vs ${prevHash.toString('hex')}`);
-    const hash = row!.hash === null ? null : Buffer.from(row!.hash);
-    if (hash === null || !hash.equals(e.hash)) diffs.push(`hash ${hash?.toString('hex') ?? 'null'} vs ${e.hash.toString('hex')}`);
+    if (canonicalJson(JSON.parse(row!.payload) as unknown) !== canonicalJson(e.payload)) diffs.push('payload differs');
+    const prev = row!.prev_hash;
+    const prevOk = prev === null ? e.seq === 1 : prev === prevHash.toString('hex');
+    if (!prevOk) diffs.push(`prev_hash ${prev ?? 'null'} vs ${prevHash.toString('hex')}`);
+    const hash = e.hash.toString('hex');
+    if (row!.hash !== hash) diffs.push(`hash ${row!.hash ?? 'null'} vs ${hash}`);
     if (diffs.length > 0) this.problem(e.seq, `audit_log row ${e.seq} differs from the journal: ${diffs.join('; ')}`);
   }
 

@@ -74,9 +74,13 @@ export class AuditTrail {
   private readonly checkpointsFile: string;
   private readonly tree: TreeMaintainer;
 
-  /** Hashes of appended records not yet handed to the tree: pending[head + i] is seq tree.size + 1 + i. */
-  private pending: Buffer[] = [];
-  private head = 0;
+  /**
+   * Hashes of appended records not yet handed to the tree, 32 bytes each in one buffer (no object
+   * per record for the garbage collector): [pendHead, pendTail) holds seqs tree.size + 1, ...
+   */
+  private pend = new Uint8Array(65_536 * MERKLE_HASH_BYTES);
+  private pendHead = 0;
+  private pendTail = 0;
   private nextAppendSeq: number;
   private durableTarget = 0;
   private drainScheduled = false;
@@ -235,7 +239,7 @@ export class AuditTrail {
   get status(): AuditStatus {
     return {
       treeSize: this.tree.size,
-      pendingRecords: this.pending.length - this.head,
+      pendingRecords: (this.pendTail - this.pendHead) / MERKLE_HASH_BYTES,
       checkpoints: this.checkpointCount,
       lastCheckpoint: this.lastCheckpointValue,
       keyId: this.key.keyId,
@@ -252,7 +256,9 @@ export class AuditTrail {
       return;
     }
     this.nextAppendSeq++;
-    this.pending.push(this.host.journal.lastHash);
+    if (this.pendTail + MERKLE_HASH_BYTES > this.pend.length) this.makeRoom();
+    this.pend.set(this.host.journal.lastHash, this.pendTail);
+    this.pendTail += MERKLE_HASH_BYTES;
   }
 
   private onDurable(seq: number): void {
@@ -266,24 +272,32 @@ export class AuditTrail {
     }
   }
 
+  /** Compacts the pending buffer, or doubles it when it is more than half full. */
+  private makeRoom(): void {
+    const live = this.pendTail - this.pendHead;
+    if (live + MERKLE_HASH_BYTES <= this.pend.length / 2) {
+      this.pend.copyWithin(0, this.pendHead, this.pendTail);
+    } else {
+      const bigger = new Uint8Array(this.pend.length * 2);
+      bigger.set(this.pend.subarray(this.pendHead, this.pendTail));
+      this.pend = bigger;
+    }
+    this.pendHead = 0;
+    this.pendTail = live;
+  }
+
   /** Hands durable records to the tree; checkpoints when N records have gathered. */
   private drain(): void {
     if (this.failure !== null || this.treeClosed) return;
     const from = this.tree.size + 1;
     const upTo = Math.min(this.durableTarget, this.nextAppendSeq - 1);
     if (upTo >= from) {
-      const n = upTo - from + 1;
-      // its own ArrayBuffer (not the shared Buffer pool): it is transferred to the worker
-      const packed = new Uint8Array(n * MERKLE_HASH_BYTES);
-      for (let i = 0; i < n; i++) {
-        packed.set(this.pending[this.head]!, i * MERKLE_HASH_BYTES);
-        this.pending[this.head++] = undefined as unknown as Buffer;
-      }
+      const bytes = (upTo - from + 1) * MERKLE_HASH_BYTES;
+      // a copy with its own ArrayBuffer: it is transferred to the worker
+      const packed = this.pend.slice(this.pendHead, this.pendHead + bytes);
+      this.pendHead += bytes;
+      if (this.pendHead === this.pendTail) this.pendHead = this.pendTail = 0;
       this.tree.append(from, packed);
-      if (this.head > 4096 && this.head * 2 > this.pending.length) {
-        this.pending = this.pending.slice(this.head);
-        this.head = 0;
-      }
     }
     const since = this.tree.size - (this.lastCheckpointValue?.treeSize ?? 0);
     if (since >= this.cfg.checkpoint.everyRecords && this.queued === 0 && !this.closed) void this.checkpoint().catch(() => {});
@@ -301,7 +315,8 @@ export class AuditTrail {
   private fail(e: Error): void {
     this.failure = e;
     this.host.log('AUDIT: the audit trail stopped maintaining the tree; checkpoints are suspended until restart', { error: e.message });
-    this.host.note('audit.failed', { error: e.message });
+    // not from inside a sequencer listener (where this can be called): journal it on the next turn
+    setImmediate(() => this.host.note('audit.failed', { error: e.message }));
   }
 
   // --- checkpoints ------------------------------------------------------------------------------

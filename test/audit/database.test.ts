@@ -152,3 +152,53 @@ describe('audit_log against the journal', () => {
     expect(r.notes.some((x) => /behind the journal/.test(x))).toBe(true);
   });
 });
+
+// PostgreSQL, when a server is configured (CI; DATABASE_URL), in a throwaway schema.
+const PG_URL = process.env.DATABASE_URL;
+describe.skipIf(!PG_URL)(`audit_log on PostgreSQL${PG_URL ? '' : ' — skipped: DATABASE_URL is not set'}`, () => {
+  const schema = `bulwark_audit_test_${Date.now().toString(36)}`;
+  let url = '';
+  let admin: import('pg').Client;
+
+  beforeAll(async () => {
+    const pg = (await import('pg')).default;
+    admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    await admin.query(`SET search_path = ${schema}`);
+    await admin.query(DDL);
+    let prev: Buffer = Buffer.alloc(32);
+    for (const e of Journal.read(path.join(base.dataDir, 'journal'))) {
+      await admin.query(
+        `INSERT INTO audit_log (seq, ts_ns, ts, kind, type, actor_id, payload, prev_hash, hash)
+         VALUES ($1, $2::bigint, to_timestamp($2::bigint::numeric / 1000000000), $3, $4, $5, $6, $7, $8)`,
+        [e.seq, e.ts.toString(), e.kind, e.payload.type, actorIdOf(e.payload), JSON.stringify(e.payload), prev, e.hash],
+      );
+      prev = e.hash;
+    }
+    const u = new URL(PG_URL!);
+    u.searchParams.set('options', `-c search_path=${schema}`);
+    url = u.toString();
+  });
+
+  afterAll(async () => {
+    await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin?.end();
+  });
+
+  it('an intact table verifies; an edited row is named by its seq', async () => {
+    const dataDir = path.join(root.dir, 'pg');
+    fs.cpSync(path.join(root.dir, 'base', 'journal'), path.join(dataDir, 'journal'), { recursive: true });
+    fs.cpSync(path.join(root.dir, 'base', 'audit'), path.join(dataDir, 'audit'), { recursive: true });
+    const ok = await verifyAudit({ dataDir, env: { DATABASE_URL: url } });
+    expect(ok.problems).toEqual([]);
+    expect(ok.database!.compared).toBe(base.lastSeq);
+    await expect(admin.query(`UPDATE audit_log SET type = 'x' WHERE seq = 1`)).rejects.toThrow(/append-only/);
+    await admin.query('ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only');
+    await admin.query(`UPDATE audit_log SET payload = jsonb_set(payload, '{type}', '"timer"') WHERE seq = $1`, [TARGET]);
+    await admin.query('ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only');
+    const bad = await verifyAudit({ dataDir, env: { DATABASE_URL: url } });
+    expect(bad.firstBadSeq).toBe(TARGET);
+    expect(bad.database!.target).toMatch(/^PostgreSQL/);
+  });
+});
