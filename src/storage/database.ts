@@ -135,6 +135,11 @@ export class NodeDatabase {
     this.send({ type: 'fault', mode: down ? 'down' : 'up' });
   }
 
+  /** Test hook: the worker thread dies (as on a fatal bug); the node must restart it. */
+  injectWorkerCrash(): void {
+    this.send({ type: 'fault', mode: 'crash' });
+  }
+
   /**
    * Drains to the journal's last durable record (call after the journal is closed), then stops the
    * worker. Gives up after drainTimeoutMs: what is left is applied at the next start.

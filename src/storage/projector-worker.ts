@@ -20,8 +20,8 @@ export type ToWorker =
   | { type: 'stop'; targetSeq: number }
   | { type: 'abort' }
   | { type: 'query'; id: number; sql: string; params: unknown[] }
-  /** Test hook: `down` makes every database call fail (an outage) until `up`. */
-  | { type: 'fault'; mode: 'down' | 'up' };
+  /** Test hook: `down` makes every database call fail (an outage) until `up`; `crash` ends the thread. */
+  | { type: 'fault'; mode: 'down' | 'up' | 'crash' };
 
 /** Worker → node thread. */
 export type FromWorker =
@@ -72,6 +72,7 @@ port.on('message', (m: ToWorker) => {
       projector.abort();
       return;
     case 'fault':
+      if (m.mode === 'crash') process.exit(70); // in a worker: ends this thread only, like a fatal bug would
       outage = m.mode === 'down';
       return;
     case 'query': {

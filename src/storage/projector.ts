@@ -112,7 +112,7 @@ export class Projector {
       if (this.stopTarget !== undefined && this.applied >= this.stopTarget) break;
       try {
         if (this.db === undefined) await this.connect();
-        await this.maintain(false);
+        await this.maintain();
         const durable = Number(Atomics.load(this.o.shared, SLOT_DURABLE));
         if (durable > this.applied) {
           await this.catchUp(durable);
@@ -146,6 +146,8 @@ export class Projector {
       // for the database's WAL flush. Atomicity, not durability, is what exactly-once rests on.
       if (db.driver === 'postgres') await db.query('SET synchronous_commit = off');
       await migrate(db);
+      // no batch statement takes minutes: one that does is stuck, and is better failed and retried
+      if (db.driver === 'postgres') await db.query(`SET statement_timeout = '120s'`);
       await this.writer.prepare(db);
       const ts = await db.query<{ value: string }>(`SELECT value FROM db_settings WHERE key = 'timeseries'`);
       const last = await db.query<{ last_seq: string }>(`SELECT last_seq FROM projector_state WHERE name = 'journal'`);
@@ -268,20 +270,28 @@ export class Projector {
     }
   }
 
-  /** Partitions ahead and retention: at connect and then hourly. */
-  private async maintain(force: boolean): Promise<void> {
+  /**
+   * Partitions ahead and retention: at connect and then hourly. A failure here is logged and
+   * retried at the next round; it never holds up the projection (batches create the partitions
+   * they need themselves; a dead connection shows at the next batch anyway).
+   */
+  private async maintain(): Promise<void> {
     const now = Date.now();
-    if (!force && now - this.lastMaintenance < MAINTENANCE_MS) return;
-    const db = this.db!;
-    const months = this.o.settings.partitionMonthsAhead;
-    await db.query(`SELECT bulwark_ensure_partitions(now() - interval '1 month', now() + make_interval(months => $1::int))`, [months]);
-    const r = await db.query<{ dropped: string[] }>(`SELECT bulwark_apply_retention($1::int) AS dropped`, [this.o.settings.retentionYears]);
-    const dropped = r.rows[0]?.dropped ?? [];
-    if (dropped.length > 0) {
-      this.writer.forgetPartitions();
-      this.o.log('info', 'retention dropped partitions', { dropped, retentionYears: this.o.settings.retentionYears });
-    }
+    if (now - this.lastMaintenance < MAINTENANCE_MS) return;
     this.lastMaintenance = now;
+    const db = this.db!;
+    try {
+      const months = this.o.settings.partitionMonthsAhead;
+      await db.query(`SELECT bulwark_ensure_partitions(now() - interval '1 month', now() + make_interval(months => $1::int))`, [months]);
+      const r = await db.query<{ dropped: string[] }>(`SELECT bulwark_apply_retention($1::int) AS dropped`, [this.o.settings.retentionYears]);
+      const dropped = r.rows[0]?.dropped ?? [];
+      if (dropped.length > 0) {
+        this.writer.forgetPartitions();
+        this.o.log('info', 'retention dropped partitions', { dropped, retentionYears: this.o.settings.retentionYears });
+      }
+    } catch (e) {
+      this.o.log('warn', 'database maintenance (partitions, retention) failed; retrying in an hour', { error: e instanceof Error ? e.message : String(e) });
+    }
   }
 
   private async waitForWork(durable: number): Promise<void> {

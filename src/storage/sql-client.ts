@@ -249,7 +249,8 @@ export function withServerOptions(url: string, settings: Record<string, string>)
 /**
  * COPY FROM STDIN through node-postgres's "submittable" extension point (an object with submit()
  * given to client.query, the interface pg-copy-streams is built on): the rows go as one CopyData
- * message, then CopyDone; errors arrive through handleError, completion at ReadyForQuery.
+ * message, then CopyDone; completion at ReadyForQuery, failure (server error or lost connection)
+ * through handleError.
  */
 function copyFromStdin(c: pg.ClientBase, sql: string, rows: string): Promise<void> {
   interface CopyConnection {
@@ -258,7 +259,6 @@ function copyFromStdin(c: pg.ClientBase, sql: string, rows: string): Promise<voi
     endCopyFrom(): void;
   }
   return new Promise((resolve, reject) => {
-    let error: Error | undefined;
     const submittable = {
       submit(con: CopyConnection) {
         con.query(sql);
@@ -269,11 +269,12 @@ function copyFromStdin(c: pg.ClientBase, sql: string, rows: string): Promise<voi
       },
       handleCommandComplete() {},
       handleReadyForQuery() {
-        if (error !== undefined) reject(error);
-        else resolve();
+        resolve();
       },
+      // Settle at once, like pg's own Query: when the connection dies there is no ReadyForQuery
+      // to wait for. (On a server-side error the client still waits for it before the next query.)
       handleError(e: Error) {
-        error = e;
+        reject(e);
       },
     };
     (c as unknown as { query(s: unknown): unknown }).query(submittable);
@@ -303,6 +304,8 @@ export async function openPostgres(url: string, applicationName: string): Promis
     application_name: applicationName,
     connectionTimeoutMillis: 5000,
     keepAlive: true,
+    // a server that vanished without a word (no RST) is noticed in seconds, not the OS's hours
+    keepAliveInitialDelayMillis: 10_000,
   });
   // An idle connection that the server drops emits 'error'; without a listener that would take the
   // whole worker down. The next query fails and the caller reconnects.

@@ -53,7 +53,7 @@ function withSearchPath(url: string, schema: string): string {
 export async function createTarget(kind: DriverKind, overrides: Partial<DatabaseConfigSection> = {}): Promise<Target> {
   const dataDir = tmpDir();
   if (kind === 'pglite') {
-    const section: DatabaseConfigSection = { ...DATABASE_DEFAULTS, drainTimeoutMs: 60_000, ...overrides };
+    const section: DatabaseConfigSection = { ...DATABASE_DEFAULTS, drainTimeoutMs: 20_000, ...overrides };
     const settings = databaseSettings(section, dataDir);
     return {
       kind,
@@ -69,7 +69,7 @@ export async function createTarget(kind: DriverKind, overrides: Partial<Database
   await admin.connect();
   await admin.query(`CREATE SCHEMA ${schema}`);
   const url = withSearchPath(PG_URL!, schema);
-  const section: DatabaseConfigSection = { ...DATABASE_DEFAULTS, drainTimeoutMs: 60_000, url, applicationName: `bwp_${schema}`, ...overrides };
+  const section: DatabaseConfigSection = { ...DATABASE_DEFAULTS, drainTimeoutMs: 20_000, url, applicationName: `bwp_${schema}`, ...overrides };
   const settings = databaseSettings(section, dataDir);
   return {
     kind,

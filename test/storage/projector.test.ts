@@ -60,6 +60,37 @@ describeDrivers('projector', (kind) => {
     await expectMirrors(t, journal.dir);
   });
 
+  it('carries any text through COPY: tabs, newlines, backslashes, quotes, unicode (NUL becomes U+FFFD)', async () => {
+    const t = await target(kind);
+    const journal = await openJournal(t);
+    const nasty = 'tab\there\nnew line\r\\N \\ back\\slash "quoted" \\u0000 é€😀 \u0000 end';
+    journal.append('input', 1, 1_767_225_600_000_000_000n, { type: 'system.note', event: 'odd', detail: { text: nasty, actor: 'x' } });
+    journal.append('event', 2, 1_767_225_600_000_000_001n, {
+      type: 'order.cancelRequested',
+      orderId: 'O\t1\\',
+      actor: { id: 'user\twith\ntabs\\', channel: 'api' },
+    });
+    await journal.flush();
+    const db = NodeDatabase.start(t.settings, journal);
+    cleanups.push(() => db.stop());
+    await db.whenProjected(2);
+    await db.stop();
+    const c = await t.open();
+    try {
+      const rows = await c.query<{ seq: string; text: string | null; actor_id: string | null }>(
+        `SELECT seq::text AS seq, payload->'detail'->>'text' AS text, actor_id FROM audit_log ORDER BY seq`,
+      );
+      expect(rows.rows).toEqual([
+        { seq: '1', text: nasty.replace('\u0000', '\ufffd'), actor_id: null },
+        { seq: '2', text: null, actor_id: 'user\twith\ntabs\\' },
+      ]);
+      const ev = await c.query<{ order_id: string }>('SELECT order_id FROM order_events');
+      expect(ev.rows).toEqual([{ order_id: 'O\t1\\' }]);
+    } finally {
+      await c.close();
+    }
+  });
+
   it('resumes where it stopped, also after being cut off mid-catch-up: nothing lost, nothing doubled', async () => {
     // drainTimeoutMs 0: stop() aborts at once, wherever the projector is
     const t = await target(kind, { batchSize: 300, drainTimeoutMs: 0 });
@@ -88,6 +119,25 @@ describeDrivers('projector', (kind) => {
     await until(() => third.status().status === 'up');
     expect(third.lastSeq).toBe(journal.lastSeq);
     await third.stop();
+    await expectMirrors(t, journal.dir);
+  });
+
+  it('restarts a worker that died and resumes exactly where the database is', async () => {
+    const t = await target(kind, { batchSize: 100 });
+    const journal = await openJournal(t);
+    const flow = new SyntheticFlow(7);
+    appendFlow(journal, flow, 1, 100);
+    await journal.flush();
+    const db = NodeDatabase.start(t.settings, journal);
+    cleanups.push(() => db.stop());
+    await db.whenProjected(journal.lastSeq);
+    appendFlow(journal, flow, 101, 300);
+    await journal.flush();
+    db.injectWorkerCrash();
+    await until(() => db.status().workerRestarts === 1);
+    await db.whenProjected(journal.lastSeq);
+    expect(db.status()).toMatchObject({ status: 'up', workerRestarts: 1, lag: 0 });
+    await db.stop();
     await expectMirrors(t, journal.dir);
   });
 
