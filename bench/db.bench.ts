@@ -183,7 +183,7 @@ async function benchProjection(kind: DriverKind, metrics: Record<string, string 
 }
 
 /** 1,000,000 orders and 1,000,000 fills over 30 days, 1% of the orders open (every strategy has some); P&L rows for 20 strategies. */
-export async function bulkLoad(settings: DatabaseSettings): Promise<number> {
+async function bulkLoad(settings: DatabaseSettings): Promise<number> {
   const db = await openSqlClient(settings);
   const t0 = performance.now();
   try {

@@ -7,7 +7,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { KILL_SCOPES } from '../risk/kill-switch.js';
-import { actorOf, HttpError, parseBody, requireRole, type ApiContext } from './server.js';
+import { actorOf, HttpError, parseBody, requireRole, type ApiContext } from './http.js';
 
 const killSchema = z
   .object({

@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { actorOf, HttpError, parseBody, requireRole, type ApiContext } from './server.js';
+import { actorOf, HttpError, parseBody, requireRole, type ApiContext } from './http.js';
 
 const runSchema = z
   .object({

@@ -12,8 +12,11 @@ import { orderToWire, fillToWire } from '../oms/order.js';
 import { isOpen } from '../oms/order-state.js';
 import { unrealizedPnl, averagePrice } from '../portfolio/portfolio.js';
 import { riskConfigSchema } from '../risk/config.js';
-import { hasRole, UserDirectory, type Role, type User } from './auth.js';
-import { registerKillRoutes, type IvrOptions } from './kill-routes.js';
+import { hasRole } from './auth.js';
+import { actorOf, authenticate, HttpError, parseBody, requireRole, type ApiContext } from './http.js';
+
+export { actorOf, authenticate, HttpError, parseBody, requireRole, type ApiContext };
+import { registerKillRoutes } from './kill-routes.js';
 import { databaseRoutes } from '../storage/routes.js';
 import { registerAuditRoutes } from '../audit/api.js';
 import { reconRoutes } from './recon-routes.js';
@@ -54,65 +57,6 @@ const statePutSchema = z
     reason: z.string().min(1).max(500),
   })
   .strict();
-
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly field?: string,
-    readonly extra?: Record<string, unknown>,
-  ) {
-    super(message);
-  }
-}
-
-/** Parses with zod; on failure throws a 400 naming the first offending field. */
-export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new HttpError(400, 'bad_request', 'body: must be a JSON object', 'body');
-  }
-  const r = schema.safeParse(body);
-  if (r.success) return r.data;
-  const i = r.error.issues[0]!;
-  let field = i.path.map(String).join('.');
-  let message = i.message;
-  if (i.code === 'unrecognized_keys') {
-    field = (i as { keys: string[] }).keys[0] ?? field;
-    message = 'is not a known field';
-  } else if (i.code === 'invalid_type' && /received undefined/i.test(i.message)) {
-    message = 'is required';
-  }
-  throw new HttpError(400, 'bad_request', `${field || 'body'}: ${message}`, field || 'body');
-}
-
-export interface ApiContext {
-  node: BulwarkNode;
-  users: UserDirectory;
-  ivr?: IvrOptions;
-}
-
-export function actorOf(req: FastifyRequest, user: User | undefined, channel = 'api'): Actor {
-  return { id: user?.id ?? 'anonymous', ...(user ? { role: user.role } : {}), channel, address: req.ip };
-}
-
-export function authenticate(ctx: ApiContext, req: FastifyRequest): User | undefined {
-  const h = req.headers.authorization;
-  if (!h) return undefined;
-  const m = /^Bearer\s+(\S+)$/i.exec(h);
-  if (!m) throw new HttpError(401, 'unauthorized', 'Authorization: must be "Bearer <token>"', 'authorization');
-  const u = ctx.users.authenticate(m[1]!);
-  if (!u) throw new HttpError(401, 'unauthorized', 'Authorization: unknown or revoked token', 'authorization');
-  return u;
-}
-
-/** Requires a user with one of the roles (401 without a token, 403 with the wrong role). */
-export function requireRole(ctx: ApiContext, req: FastifyRequest, ...roles: Role[]): User {
-  const u = authenticate(ctx, req);
-  if (!u) throw new HttpError(401, 'unauthorized', `Authorization: a bearer token with role ${roles.join(' or ')} is required`, 'authorization');
-  if (!hasRole(u, ...roles)) throw new HttpError(403, 'forbidden', `role ${u.role} may not do this (needs ${roles.join(' or ')})`);
-  return u;
-}
 
 /** Order entry: in dev an anonymous caller may trade; elsewhere a trader or risk manager token is required. */
 function orderActor(ctx: ApiContext, req: FastifyRequest): Actor {

@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { Journal } from '../engine/journal.js';
-import { HttpError, requireRole, type ApiContext } from '../api/server.js';
+import { HttpError, requireRole, type ApiContext } from '../api/http.js';
 import { actorIdOf, orderIdsOf, parseRangeBound, recordView, seqNear, type AuditRecordView } from './records.js';
 import { formatNanos } from '../core/time.js';
 import { recordLeafHash } from './merkle.js';
