@@ -7,7 +7,7 @@ import { Kernel } from '../src/engine/kernel.js';
 import type { KernelConfig } from '../src/engine/kernel-config.js';
 import type { Order } from '../src/oms/order.js';
 import type { RiskConfig } from '../src/risk/config.js';
-import { latencyMetrics, measureLatency, round, type BenchResult } from './harness.js';
+import { latencyMetrics, measureLatency, round, type BenchResult, type LatencySummary } from './harness.js';
 
 const INSTRUMENTS = 1000;
 const STRATEGIES = 100;
@@ -78,18 +78,28 @@ export async function benchRisk(): Promise<BenchResult> {
     const i = n++;
     return { ...proto, id: `B${i}`, clOrdId: `B${i}`, clientOrderId: `bench-${i}`, symbol: symbols[i % INSTRUMENTS]!, strategyId: `strat-${i % STRATEGIES}`, quantity: BigInt(1 + (i % 997)) * 100_000_000n, price: 9_990_000_000n + BigInt(i % 20) * 1_000_000n };
   };
-  const orders = Array.from({ length: 210_000 }, mk);
+  const orders = Array.from({ length: 610_000 }, mk);
   let rejected = 0;
   let firstReject = '';
-  const chain = measureLatency((i) => {
-    ts += 20_000n;
-    const v = kernel.risk.checkNew(orders[i]!, ts);
-    if (v !== null) {
-      rejected++;
-      firstReject ||= `${v.code} ${JSON.stringify(v.detail)}`;
-    }
-  }, 200_000, 10_000);
+  // three repetitions of 200,000 checks each; the median run is reported, all three p99s listed
+  // (this VM shares its cores: single runs swing by 2x in the tail)
+  const runs: LatencySummary[] = [];
+  let next = 0;
+  for (let rep = 0; rep < 3; rep++) {
+    runs.push(
+      measureLatency(() => {
+        ts += 20_000n;
+        const v = kernel.risk.checkNew(orders[next++ % orders.length]!, ts);
+        if (v !== null) {
+          rejected++;
+          firstReject ||= `${v.code} ${JSON.stringify(v.detail)}`;
+        }
+      }, 200_000, rep === 0 ? 10_000 : 0),
+    );
+  }
   if (rejected > 0) throw new Error(`${rejected} bench orders were rejected (first: ${firstReject}): the bench must time the accepting path`);
+  const sorted = [...runs].sort((a, b) => a.p99Us - b.p99Us);
+  const chain = sorted[1]!;
 
   // 2. a whole submission through the core: risk + OMS + order events, order then cancel ack
   let k = 0;
@@ -118,6 +128,7 @@ export async function benchRisk(): Promise<BenchResult> {
       open_orders: OPEN_ORDERS,
       limit_rules: risk.rules.length,
       ...latencyMetrics('check_chain', chain),
+      check_chain_p99_us_each_run: runs.map((r) => r.p99Us).join(' / '),
       check_chain_throughput_per_s: round(throughput),
       ...latencyMetrics('submit_through_core', submit),
       target: 'check chain p99 < 10 µs (requirement: < 100 µs)',

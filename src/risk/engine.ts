@@ -198,6 +198,7 @@ export class RiskEngine implements PreTradeRisk {
   private readonly rulesByKey = new Map<string, CompiledLimits>();
   private readonly aggs = new Map<string, ScopeAgg>();
   private readonly tracked = new Map<string, Tracked>();
+  private readonly scopeCache = new Map<string, Map<string, Map<string, Map<string, { scopes: ScopeAgg[]; rules: CompiledLimits[] }>>>>();
   /** the mark each symbol's aggregates are valued at, and the scopes holding a position in it */
   private readonly markUsed = new Map<string, Price>();
   private readonly holders = new Map<string, Set<ScopeAgg>>();
@@ -245,6 +246,7 @@ export class RiskEngine implements PreTradeRisk {
     });
     this.config = parsed.data;
     this.rulesByKey.clear();
+    this.scopeCache.clear();
     for (const [k, v] of compiled) this.rulesByKey.set(k, v);
     this.restricted = new Set(parsed.data.restricted);
     this.thresholds = parsed.data.alertThresholdsPct.map((pct) => ({ pct, hundredths: BigInt(Math.round(pct * 100)) }));
@@ -290,11 +292,38 @@ export class RiskEngine implements PreTradeRisk {
 
   /** The aggregates an order counts toward: firm, account, trader, strategy, symbol. */
   private scopesOf(o: Order): ScopeAgg[] {
-    const out = [this.firm, this.agg('account:' + o.account)];
-    if (o.traderId !== null) out.push(this.agg('trader:' + o.traderId));
-    if (o.strategyId !== null) out.push(this.agg('strategy:' + o.strategyId));
-    out.push(this.agg('symbol:' + o.symbol));
-    return out;
+    return this.scopeSet(o).scopes;
+  }
+
+  /**
+   * The scopes an order counts toward and the rules attached to them, cached per (account, trader,
+   * strategy, symbol) in nested maps: the hot path builds no strings and no arrays. Cleared when
+   * the rules change or state is restored.
+   */
+  private scopeSet(o: Order): { scopes: ScopeAgg[]; rules: CompiledLimits[] } {
+    let byTrader = this.scopeCache.get(o.account);
+    if (!byTrader) this.scopeCache.set(o.account, (byTrader = new Map()));
+    const trader = o.traderId ?? '';
+    let byStrategy = byTrader.get(trader);
+    if (!byStrategy) byTrader.set(trader, (byStrategy = new Map()));
+    const strategy = o.strategyId ?? '';
+    let bySymbol = byStrategy.get(strategy);
+    if (!bySymbol) byStrategy.set(strategy, (bySymbol = new Map()));
+    let e = bySymbol.get(o.symbol);
+    if (!e) {
+      const scopes = [this.firm, this.agg('account:' + o.account)];
+      if (o.traderId !== null) scopes.push(this.agg('trader:' + o.traderId));
+      if (o.strategyId !== null) scopes.push(this.agg('strategy:' + o.strategyId));
+      scopes.push(this.agg('symbol:' + o.symbol));
+      const rules: CompiledLimits[] = [];
+      for (const a of scopes) {
+        const r = this.rulesByKey.get(a.key);
+        if (r) rules.push(r);
+      }
+      e = { scopes, rules };
+      bySymbol.set(o.symbol, e);
+    }
+    return e;
   }
 
   // ------------------------------------------------------------------ reference prices
@@ -330,7 +359,7 @@ export class RiskEngine implements PreTradeRisk {
   checkCancel(o: Order, now: Nanos): RiskVerdict | null {
     // cancels reduce risk and are always allowed, but they count toward the message rate
     const scopes = this.scopesOf(o);
-    const us = Number(now / 1000n);
+    const us = Number(now) / 1000; // µs as a double: exact to well under a µs, and no bigint allocated
     for (const a of scopes) {
       const r = this.rulesByKey.get(a.key);
       if (r?.maxMessagesPerSecond !== undefined && a.messages && a.messages.wouldExceed(us, SEC_US)) {
@@ -344,7 +373,7 @@ export class RiskEngine implements PreTradeRisk {
   }
 
   private countMessage(o: Order, now: Nanos): void {
-    const us = Number(now / 1000n);
+    const us = Number(now) / 1000; // µs as a double: exact to well under a µs, and no bigint allocated
     for (const a of this.scopesOf(o)) a.messages?.push(us);
   }
 
@@ -358,12 +387,7 @@ export class RiskEngine implements PreTradeRisk {
       if (g) return g;
     }
     const inst = this.host.instruments.get(o.venue, o.symbol)!;
-    const scopes = this.scopesOf(o);
-    const rules: CompiledLimits[] = [];
-    for (const a of scopes) {
-      const r = this.rulesByKey.get(a.key);
-      if (r) rules.push(r);
-    }
+    const { scopes, rules } = this.scopeSet(o);
 
     // 1. trading state: HALTED blocks, REDUCING lets only exposure-reducing orders through
     for (const a of scopes) {
@@ -445,7 +469,7 @@ export class RiskEngine implements PreTradeRisk {
     }
 
     // 8. rates
-    const us = Number(now / 1000n);
+    const us = Number(now) / 1000; // µs as a double: exact to well under a µs, and no bigint allocated
     for (const a of scopes) {
       const r = this.rulesByKey.get(a.key);
       if (!r) continue;
@@ -504,7 +528,8 @@ export class RiskEngine implements PreTradeRisk {
       }
     }
     if (concPct !== undefined) {
-      for (const a of [this.firm, scopes[1]!]) {
+      for (let ci = 0; ci < 2; ci++) {
+        const a = ci === 0 ? this.firm : scopes[1]!;
         const mark = this.host.md.mark(o.symbol) ?? px;
         const p = a.pos.get(o.symbol) ?? 0n;
         const same = (o.side === 'buy' ? a.buyLeaves : a.sellLeaves).get(o.symbol) ?? 0n;
@@ -905,6 +930,8 @@ export class RiskEngine implements PreTradeRisk {
     this.rejections.clear();
     for (const [k, v] of s.rejections) this.rejections.set(k, v);
     this.day = BigInt(s.day);
+    // the cached scope arrays point at the aggregates that were just replaced
+    this.scopeCache.clear();
   }
 }
 

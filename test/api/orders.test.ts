@@ -91,6 +91,33 @@ describe('REST API', () => {
     expect(list.json().find((x: { id: string }) => x.id === o.id).status).toBe('Canceled');
   });
 
+  it('PUT /risk/limits: refused without the role or with a bad value; visible in GET and in the journal; judges the next order', async () => {
+    const current = (await app.inject({ method: 'GET', url: '/risk/limits' })).json();
+    const tighter = { ...current, rules: [{ scope: 'account', id: 'FIRM-1', limits: { maxOrderQty: '3' } }, ...current.rules] };
+    expect((await app.inject({ method: 'PUT', url: '/risk/limits', payload: { reason: 'x', config: tighter } })).statusCode).toBe(401);
+    expect((await app.inject({ method: 'PUT', url: '/risk/limits', payload: { reason: 'x', config: tighter }, headers: { authorization: 'Bearer dev-trader' } })).statusCode).toBe(403);
+    const bad = await app.inject({
+      method: 'PUT',
+      url: '/risk/limits',
+      payload: { reason: 'x', config: { ...tighter, rules: [{ scope: 'account', id: 'FIRM-1', limits: { maxOrderQty: '-3' } }] } },
+      headers: { authorization: 'Bearer dev-risk' },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().field).toBe('config.rules.0.limits.maxOrderQty');
+    const ok = await app.inject({ method: 'PUT', url: '/risk/limits', payload: { reason: 'tighten for test', config: tighter }, headers: { authorization: 'Bearer dev-risk' } });
+    expect(ok.statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/risk/limits' })).json().rules[0]).toEqual(tighter.rules[0]);
+    const o = await app.inject({ method: 'POST', url: '/orders', payload: { ...good, clientOrderId: 'limits-1', quantity: '4' } });
+    expect(o.json()).toMatchObject({ status: 'Rejected', rejectReason: 'MAX_ORDER_QTY', rejectDetail: { scope: 'account:FIRM-1', limit: '3' } });
+    await node.journal.flush();
+    const { Journal } = await import('../../src/engine/journal.js');
+    const changes = [...Journal.read(node.journal.dir, { toSeq: node.journal.durableSeq })].filter((e) => e.payload.type === 'risk.limitsChanged');
+    expect(changes).toHaveLength(1);
+    expect(changes[0]!.payload).toMatchObject({ reason: 'tighten for test', actor: { id: 'dev-risk', role: 'risk_manager', channel: 'api' } });
+    // put the old limits back for the other tests
+    await app.inject({ method: 'PUT', url: '/risk/limits', payload: { reason: 'restore', config: current }, headers: { authorization: 'Bearer dev-risk' } });
+  });
+
   it('lists positions, fills, portfolio, instruments and strategies; starts and pauses strategies', async () => {
     const fills = (await app.inject({ method: 'GET', url: '/fills' })).json();
     expect(fills.length).toBeGreaterThan(0);

@@ -82,7 +82,7 @@ describe('kernel snapshots', () => {
     const fields = (o: object) => Object.getOwnPropertyNames(o).sort();
     expect(fields(k)).toEqual(['bars', 'config', 'curSeq', 'gate', 'inputsProcessed', 'instruments', 'killSwitch', 'lastInputSeq', 'massCancelVenues', 'md', 'nowTs', 'oms', 'portfolio', 'recon', 'risk', 'sink', 'started', 'strategies', 'subscribers']);
     expect(fields(k.oms)).toEqual(['byClOrdId', 'clientIds', 'fills', 'host', 'lateReports', 'nextNo', 'nextReq', 'open', 'orders', 'seenExecs', 'snapshotWriter']);
-    expect(fields(k.risk)).toEqual(['aggs', 'alertSeq', 'alerts', 'config', 'day', 'firm', 'guards', 'holders', 'host', 'markUsed', 'onAutoKill', 'recentHead', 'recentOrders', 'recentQueue', 'rejections', 'restricted', 'rulesByKey', 'thresholds', 'tracked']);
+    expect(fields(k.risk)).toEqual(['aggs', 'alertSeq', 'alerts', 'config', 'day', 'firm', 'guards', 'holders', 'host', 'markUsed', 'onAutoKill', 'recentHead', 'recentOrders', 'recentQueue', 'rejections', 'restricted', 'rulesByKey', 'scopeCache', 'thresholds', 'tracked']);
     expect(fields(k.killSwitch)).toEqual(['activations', 'guard', 'host', 'maxRetries', 'nextId', 'timeoutNs']);
     expect(fields(k.portfolio)).toEqual(['accounts', 'firmNet', 'positions']);
     expect(fields(k.md)).toEqual(['halted', 'lastTrades', 'marks', 'quotes', 'sessionOpen']);
