@@ -13,6 +13,7 @@ import { isOpen } from '../oms/order-state.js';
 import { unrealizedPnl, averagePrice } from '../portfolio/portfolio.js';
 import { riskConfigSchema } from '../risk/config.js';
 import { hasRole } from './auth.js';
+import { instrumentSnap } from '../engine/snapshots/kernel-snapshot.js';
 import { actorOf, authenticate, HttpError, parseBody, requireRole, type ApiContext } from './http.js';
 
 export { actorOf, authenticate, HttpError, parseBody, requireRole, type ApiContext };
@@ -118,14 +119,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
 
   app.get('/instruments', async () =>
     k.instruments.all().map((i) => ({
-      symbol: i.symbol,
-      venue: i.venue,
-      tickSize: formatDecimal(i.tickSize),
-      lotSize: formatDecimal(i.lotSize),
-      minQty: formatDecimal(i.minQty),
-      maxQty: formatDecimal(i.maxQty),
-      currency: i.currency,
-      calendar: i.calendar.spec.id,
+      ...instrumentSnap(i).spec,
       halted: k.md.isHalted(i.venue, i.symbol),
       quote: (() => {
         const q = k.md.quote(i.venue, i.symbol);

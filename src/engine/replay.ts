@@ -3,7 +3,7 @@
  * what the core concluded; replay recomputes them and ignores the stored ones, so the resulting
  * state digest proves that the core is deterministic.
  */
-import { Journal } from './journal.js';
+import { Journal, type JournalEntry } from './journal.js';
 import { Kernel } from './kernel.js';
 import type { Input } from './messages.js';
 
@@ -14,6 +14,20 @@ export interface ReplayResult {
   digest: string;
 }
 
+/**
+ * Folds one journal record into a kernel: inputs are processed, events skipped (replay recomputes
+ * them). Returns whether it was an input. Shared by replay and snapshot recovery.
+ */
+export function applyRecord(kernel: Kernel, rec: JournalEntry): boolean {
+  if (rec.kind !== 'input') return false;
+  try {
+    kernel.process(rec.seq, rec.ts, rec.payload as unknown as Input);
+  } catch {
+    // the live node recorded a core exception for this input and kept going; so does replay
+  }
+  return true;
+}
+
 export function replayInto(kernel: Kernel, dir: string, opts: { toSeq?: number; fromSeq?: number } = {}): ReplayResult {
   let inputs = 0;
   let records = 0;
@@ -21,13 +35,7 @@ export function replayInto(kernel: Kernel, dir: string, opts: { toSeq?: number; 
   for (const rec of Journal.read(dir, { ...(opts.fromSeq !== undefined ? { fromSeq: opts.fromSeq } : {}), ...(opts.toSeq !== undefined ? { toSeq: opts.toSeq } : {}) })) {
     records++;
     lastSeq = rec.seq;
-    if (rec.kind !== 'input') continue;
-    inputs++;
-    try {
-      kernel.process(rec.seq, rec.ts, rec.payload as unknown as Input);
-    } catch {
-      // the live node recorded a core exception for this input and kept going; so does replay
-    }
+    if (applyRecord(kernel, rec)) inputs++;
   }
   return { inputs, records, lastSeq, digest: kernel.digest() };
 }

@@ -14,7 +14,7 @@
 import { hash } from 'node:crypto';
 import { Journal } from '../journal.js';
 import { Kernel } from '../kernel.js';
-import type { Input } from '../messages.js';
+import { applyRecord } from '../replay.js';
 import type { KernelSnapshotDoc } from './kernel-snapshot.js';
 import { SnapshotStore } from './store.js';
 
@@ -58,13 +58,7 @@ function replay(kernel: Kernel, journalDir: string, toSeq: number, fromSeq: numb
     }
     records++;
     lastSeq = rec.seq;
-    if (rec.kind !== 'input') continue;
-    inputs++;
-    try {
-      kernel.process(rec.seq, rec.ts, rec.payload as unknown as Input);
-    } catch {
-      // the live node recorded a core exception for this input and kept going; so does replay
-    }
+    if (applyRecord(kernel, rec)) inputs++;
   }
   if (!anchored) throw new AnchorError(`journal record ${anchor!.seq} was not found`);
   return { records, inputs, lastSeq };
