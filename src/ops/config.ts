@@ -196,6 +196,17 @@ export const DEFAULT_CONFIG_INPUT = {
     { id: 'SIMX', type: 'sim' },
     { id: 'SIMY', type: 'sim', makerBps: '-0.1', takerBps: '0.25' },
   ],
+  // The paper firm's limits: the firm-wide defaults plus per-strategy inventory limits tighter than
+  // the market makers' own targets, so the controls visibly bite (POSITION_LIMIT_* rejections in the
+  // journal) as inventory builds up, as they would for a real desk.
+  risk: {
+    ...DEFAULT_RISK_CONFIG,
+    rules: [
+      ...DEFAULT_RISK_CONFIG.rules,
+      { scope: 'strategy', id: 'mm-simx', limits: { maxLongPosition: '60', maxShortPosition: '60' } },
+      { scope: 'strategy', id: 'mm-simy', limits: { maxLongPosition: '45', maxShortPosition: '45' } },
+    ],
+  },
   strategies: [
     { id: 'mm-simx', class: 'market-maker', account: 'FIRM-1', traderId: 'dev-trader', params: { venue: 'SIMX', symbols: ['AAPL', 'MSFT', 'SPY'], quantity: '20', maxPosition: '400' } },
     { id: 'mm-simy', class: 'market-maker', account: 'FIRM-1', traderId: 'dev-trader', params: { venue: 'SIMY', symbols: ['NVDA', 'TSLA', 'AAPL'], quantity: '15', maxPosition: '300' } },

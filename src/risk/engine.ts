@@ -153,6 +153,9 @@ interface Tracked {
 }
 
 const PCT = 100n * SCALE;
+/** how far below a threshold a value must fall before that threshold can alert again */
+const ALERT_HYSTERESIS_PCT = 10;
+const ALERT_HYSTERESIS_HUNDREDTHS = BigInt(ALERT_HYSTERESIS_PCT * 100);
 const SEC_US = 1_000_000;
 const MIN_US = 60_000_000;
 
@@ -509,12 +512,13 @@ export class RiskEngine implements PreTradeRisk {
       if (o.side === 'buy' && r.maxLongPosition !== undefined) {
         const proj = p + (a.buyLeaves.get(o.symbol) ?? 0n) + addLeaves;
         if (proj > r.maxLongPosition) return reject('POSITION_LIMIT_LONG', { scope: a.key, symbol: o.symbol, position: s(p), projected: s(proj), limit: s(r.maxLongPosition) });
-        this.utilization(a, 'maxLongPosition', proj, r.maxLongPosition);
+        // per symbol: a position limit is a per-instrument limit, and so is its alert state
+        this.utilization(a, 'maxLongPosition:' + o.symbol, proj, r.maxLongPosition);
       }
       if (o.side === 'sell' && r.maxShortPosition !== undefined) {
         const proj = -(p - (a.sellLeaves.get(o.symbol) ?? 0n) - addLeaves);
         if (proj > r.maxShortPosition) return reject('POSITION_LIMIT_SHORT', { scope: a.key, symbol: o.symbol, position: s(p), projectedShort: s(proj), limit: s(r.maxShortPosition) });
-        this.utilization(a, 'maxShortPosition', proj, r.maxShortPosition);
+        this.utilization(a, 'maxShortPosition:' + o.symbol, proj, r.maxShortPosition);
       }
     }
 
@@ -767,28 +771,43 @@ export class RiskEngine implements PreTradeRisk {
     }
   }
 
-  /** Threshold crossings of value / limitValue, compared in integers; strings only when an alert is raised. */
+  /**
+   * Threshold crossings of value / limitValue, compared in integers; strings only when an alert is
+   * raised. A threshold re-arms only once the value falls ALERT_HYSTERESIS_PCT points below it, so a
+   * value hovering at a limit raises one alert, not one per order.
+   */
   private utilization(a: ScopeAgg, limit: string, value: bigint, limitValue: bigint): void {
     if (limitValue <= 0n) return;
     const v = value * 10_000n;
-    let mask = 0;
-    for (let i = 0; i < this.thresholds.length; i++) if (v >= this.thresholds[i]!.hundredths * limitValue) mask |= 1 << i;
-    this.arm(a, limit, mask, () => ({ value: s(value), limitValue: s(limitValue), pct: s(divRound(value * PCT, limitValue)) }));
+    let crossed = 0;
+    let below = 0;
+    for (let i = 0; i < this.thresholds.length; i++) {
+      const t = this.thresholds[i]!;
+      if (v >= t.hundredths * limitValue) crossed |= 1 << i;
+      else if (v < (t.hundredths - ALERT_HYSTERESIS_HUNDREDTHS) * limitValue) below |= 1 << i;
+    }
+    this.arm(a, limit, crossed, below, () => ({ value: s(value), limitValue: s(limitValue), pct: s(divRound(value * PCT, limitValue)) }));
   }
 
   /** Rate utilization without counting the window: "at least ⌈limit × th⌉ events in it". */
   private rateUtilization(a: ScopeAgg, limit: string, w: RateWindow, limitValue: number, us: number, windowUs: number): void {
-    let mask = 0;
-    for (let i = 0; i < this.thresholds.length; i++) if (w.atLeast(Math.ceil((limitValue * this.thresholds[i]!.pct) / 100), us, windowUs)) mask |= 1 << i;
-    this.arm(a, limit, mask, (th) => ({ value: String(Math.ceil((limitValue * th) / 100)), limitValue: String(limitValue), pct: String(th) }));
+    let crossed = 0;
+    let below = 0;
+    for (let i = 0; i < this.thresholds.length; i++) {
+      const pct = this.thresholds[i]!.pct;
+      if (w.atLeast(Math.ceil((limitValue * pct) / 100), us, windowUs)) crossed |= 1 << i;
+      else if (!w.atLeast(Math.ceil((limitValue * (pct - ALERT_HYSTERESIS_PCT)) / 100), us, windowUs)) below |= 1 << i;
+    }
+    this.arm(a, limit, crossed, below, (th) => ({ value: String(Math.ceil((limitValue * th) / 100)), limitValue: String(limitValue), pct: String(th) }));
   }
 
-  /** Raises one alert per upward crossing; a threshold re-arms when the value falls back below it. */
-  private arm(a: ScopeAgg, limit: string, mask: number, describe: (th: number) => { value: string; limitValue: string; pct: string }): void {
+  /** Raises one alert per upward crossing; a threshold re-arms when the value has fallen well below it. */
+  private arm(a: ScopeAgg, limit: string, crossed: number, below: number, describe: (th: number) => { value: string; limitValue: string; pct: string }): void {
     const prev = a.armed.get(limit) ?? 0;
-    if (prev === mask) return;
-    a.armed.set(limit, mask);
-    const up = mask & ~prev;
+    const next = (prev | crossed) & ~below;
+    if (next === prev) return;
+    a.armed.set(limit, next);
+    const up = crossed & ~prev;
     for (let i = 0; up !== 0 && i < this.thresholds.length; i++) {
       if ((up & (1 << i)) === 0) continue;
       const th = this.thresholds[i]!.pct;

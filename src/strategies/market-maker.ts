@@ -20,6 +20,9 @@ export class MarketMaker extends Strategy {
   private readonly spreadTicks: bigint;
   private readonly requoteTicks: bigint;
   private working: Record<string, Working> = {};
+  /** after a risk rejection, a side rests until this time (epoch ns as a string, JSON-safe) */
+  private backoff: Record<string, string> = {};
+  private readonly backoffNs: bigint;
 
   constructor(id: string, params: Record<string, unknown>) {
     super(id, params);
@@ -29,6 +32,7 @@ export class MarketMaker extends Strategy {
     this.maxPosition = parseDecimal(String(params.maxPosition ?? '200'), 'params.maxPosition');
     this.spreadTicks = BigInt(numParam(params, 'spreadTicks', 6, 2, 10_000));
     this.requoteTicks = BigInt(numParam(params, 'requoteTicks', 2, 1, 10_000));
+    this.backoffNs = BigInt(numParam(params, 'rejectBackoffMs', 2000, 0, 3_600_000)) * 1_000_000n;
   }
 
   subscriptions(): string[] {
@@ -37,6 +41,7 @@ export class MarketMaker extends Strategy {
 
   override onStart(): void {
     this.working = {};
+    this.backoff = {};
   }
 
   override onQuote(ctx: StrategyContext, q: Quote): void {
@@ -65,8 +70,15 @@ export class MarketMaker extends Strategy {
       return open ? open.id : null;
     }
     if (!open) {
+      const key = symbol + ':' + side;
+      const until = this.backoff[key];
+      if (until !== undefined && ctx.now() < BigInt(until)) return null;
       const o = ctx.submit({ venue: this.venue, symbol, side, type: 'limit', quantity: this.quantity, price, timeInForce: 'DAY' });
-      return o.status === 'Rejected' ? null : o.id;
+      if (o.status !== 'Rejected') return o.id;
+      // refused by risk (a limit, a halt): stop hammering that side for a while
+      this.backoff[key] = (ctx.now() + this.backoffNs).toString();
+      ctx.log(`${side} ${symbol} refused: ${o.rejectReason}; resting that side`, { reason: o.rejectReason ?? '', backoffMs: Number(this.backoffNs / 1_000_000n) });
+      return null;
     }
     if ((open.status === 'New' || open.status === 'PartiallyFilled') && open.price !== null) {
       const inst = ctx.instrument(this.venue, symbol)!;
@@ -92,11 +104,12 @@ export class MarketMaker extends Strategy {
   }
 
   override getState(): unknown {
-    return { working: this.working };
+    return { working: this.working, backoff: this.backoff };
   }
 
   override setState(s: unknown): void {
-    const st = s as { working?: Record<string, Working> } | null;
+    const st = s as { working?: Record<string, Working>; backoff?: Record<string, string> } | null;
     this.working = st?.working ?? {};
+    this.backoff = st?.backoff ?? {};
   }
 }

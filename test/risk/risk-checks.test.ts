@@ -266,10 +266,33 @@ describe('checks without a scope', () => {
     h.order(base({ quantity: '1' }));
     const alerts = h.eventsOf('risk.alert').map((e) => e.alert);
     expect(alerts).toHaveLength(1);
-    expect(alerts[0]).toMatchObject({ scope: 'account:ACC1', limit: 'maxLongPosition', thresholdPct: 80, severity: 'warning', limitValue: '100' });
+    expect(alerts[0]).toMatchObject({ scope: 'account:ACC1', limit: 'maxLongPosition:AAPL', thresholdPct: 80, severity: 'warning', limitValue: '100' });
     h.order(base({ quantity: '19' }));
     expect(h.eventsOf('risk.alert').map((e) => e.alert.thresholdPct)).toEqual([80, 100]);
     expect(h.kernel.risk.alerts).toHaveLength(2);
+  });
+
+  it('a value hovering at a threshold raises one alert; it re-arms only 10 points below', () => {
+    const h = harness({ rules: [{ scope: 'account', id: 'ACC1', limits: { maxLongPosition: '100' } }] });
+    const a = h.order(base({ quantity: '80' })).order!; // 80 %
+    h.ack(a);
+    const count = () => h.eventsOf('risk.alert').length;
+    expect(count()).toBe(1);
+    h.report(a, { execType: 'canceled', ordStatus: 'Canceled' });
+    const b = h.order(base({ quantity: '75' })).order!; // 75 %: below 80 but not below 70 — still armed
+    h.ack(b);
+    h.report(b, { execType: 'canceled', ordStatus: 'Canceled' });
+    h.order(base({ quantity: '81' })); // back over 80 %: no second alert
+    expect(count()).toBe(1);
+    for (const o of h.kernel.oms.openOrders()) {
+      h.ack(o);
+      h.report(o, { execType: 'canceled', ordStatus: 'Canceled' });
+    }
+    const c = h.order(base({ quantity: '69' })).order!; // under 70 %: re-armed
+    h.ack(c);
+    h.report(c, { execType: 'canceled', ordStatus: 'Canceled' });
+    h.order(base({ quantity: '85' }));
+    expect(count()).toBe(2);
   });
 
   it('a limit change takes effect for the next order and is journaled with old and new values, who and why', () => {
