@@ -141,6 +141,8 @@ interface ScopeAgg {
   stateReason: string;
   /** per limit name: bit i set while threshold i is crossed (one alert per upward crossing) */
   armed: Map<string, number>;
+  /** the same for per-symbol limits (positions): limit name → symbol → bits */
+  armedBySymbol: Map<string, Map<string, number>>;
 }
 
 interface Tracked {
@@ -286,6 +288,7 @@ export class RiskEngine implements PreTradeRisk {
         state: 'ACTIVE',
         stateReason: '',
         armed: new Map(),
+        armedBySymbol: new Map(),
       };
       this.aggs.set(key, a);
       this.sizeWindows(a);
@@ -513,12 +516,12 @@ export class RiskEngine implements PreTradeRisk {
         const proj = p + (a.buyLeaves.get(o.symbol) ?? 0n) + addLeaves;
         if (proj > r.maxLongPosition) return reject('POSITION_LIMIT_LONG', { scope: a.key, symbol: o.symbol, position: s(p), projected: s(proj), limit: s(r.maxLongPosition) });
         // per symbol: a position limit is a per-instrument limit, and so is its alert state
-        this.utilization(a, 'maxLongPosition:' + o.symbol, proj, r.maxLongPosition);
+        this.utilization(a, 'maxLongPosition', proj, r.maxLongPosition, o.symbol);
       }
       if (o.side === 'sell' && r.maxShortPosition !== undefined) {
         const proj = -(p - (a.sellLeaves.get(o.symbol) ?? 0n) - addLeaves);
         if (proj > r.maxShortPosition) return reject('POSITION_LIMIT_SHORT', { scope: a.key, symbol: o.symbol, position: s(p), projectedShort: s(proj), limit: s(r.maxShortPosition) });
-        this.utilization(a, 'maxShortPosition:' + o.symbol, proj, r.maxShortPosition);
+        this.utilization(a, 'maxShortPosition', proj, r.maxShortPosition, o.symbol);
       }
     }
 
@@ -776,7 +779,7 @@ export class RiskEngine implements PreTradeRisk {
    * raised. A threshold re-arms only once the value falls ALERT_HYSTERESIS_PCT points below it, so a
    * value hovering at a limit raises one alert, not one per order.
    */
-  private utilization(a: ScopeAgg, limit: string, value: bigint, limitValue: bigint): void {
+  private utilization(a: ScopeAgg, limit: string, value: bigint, limitValue: bigint, symbol?: string): void {
     if (limitValue <= 0n) return;
     const v = value * 10_000n;
     let crossed = 0;
@@ -786,7 +789,7 @@ export class RiskEngine implements PreTradeRisk {
       if (v >= t.hundredths * limitValue) crossed |= 1 << i;
       else if (v < (t.hundredths - ALERT_HYSTERESIS_HUNDREDTHS) * limitValue) below |= 1 << i;
     }
-    this.arm(a, limit, crossed, below, () => ({ value: s(value), limitValue: s(limitValue), pct: s(divRound(value * PCT, limitValue)) }));
+    this.arm(a, limit, crossed, below, () => ({ value: s(value), limitValue: s(limitValue), pct: s(divRound(value * PCT, limitValue)) }), symbol);
   }
 
   /** Rate utilization without counting the window: "at least ⌈limit × th⌉ events in it". */
@@ -802,17 +805,27 @@ export class RiskEngine implements PreTradeRisk {
   }
 
   /** Raises one alert per upward crossing; a threshold re-arms when the value has fallen well below it. */
-  private arm(a: ScopeAgg, limit: string, crossed: number, below: number, describe: (th: number) => { value: string; limitValue: string; pct: string }): void {
-    const prev = a.armed.get(limit) ?? 0;
+  private arm(a: ScopeAgg, limit: string, crossed: number, below: number, describe: (th: number) => { value: string; limitValue: string; pct: string }, symbol?: string): void {
+    // per-symbol limits keep their state in a map per limit keyed by the (interned) symbol: no key strings built here
+    let store = a.armed;
+    let key = limit;
+    if (symbol !== undefined) {
+      let m = a.armedBySymbol.get(limit);
+      if (!m) a.armedBySymbol.set(limit, (m = new Map()));
+      store = m;
+      key = symbol;
+    }
+    const prev = store.get(key) ?? 0;
     const next = (prev | crossed) & ~below;
     if (next === prev) return;
-    a.armed.set(limit, next);
+    store.set(key, next);
     const up = crossed & ~prev;
     for (let i = 0; up !== 0 && i < this.thresholds.length; i++) {
       if ((up & (1 << i)) === 0) continue;
       const th = this.thresholds[i]!.pct;
       const d = describe(th);
-      this.raise(a.key, limit, th, d.value, d.limitValue, d.pct, th >= 100 ? 'breach' : 'warning', `${a.key} ${limit} at ${d.pct}% of limit`);
+      const name = symbol === undefined ? limit : `${limit}:${symbol}`;
+      this.raise(a.key, name, th, d.value, d.limitValue, d.pct, th >= 100 ? 'breach' : 'warning', `${a.key} ${name} at ${d.pct}% of limit`);
     }
   }
 
@@ -882,6 +895,7 @@ export class RiskEngine implements PreTradeRisk {
         state: a.state,
         stateReason: a.stateReason,
         armed: [...a.armed],
+        armedBySymbol: [...a.armedBySymbol].map(([limit, m]) => [limit, [...m]]),
       });
     }
     return {
@@ -925,6 +939,7 @@ export class RiskEngine implements PreTradeRisk {
         state: x.state,
         stateReason: x.stateReason,
         armed: new Map(x.armed),
+        armedBySymbol: new Map((x.armedBySymbol ?? []).map(([limit, m]) => [limit, new Map(m)])),
       };
       this.aggs.set(a.key, a);
     }
@@ -983,6 +998,8 @@ interface AggSnap {
   state: TradingState;
   stateReason: string;
   armed: [string, number][];
+  /** absent in snapshots taken before per-symbol alert state existed */
+  armedBySymbol?: [string, [string, number][]][];
 }
 
 export interface RiskSnapshot {
