@@ -111,6 +111,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
         risk: { status: 'up', firmState: k.risk.stateOf('firm') },
         api: { status: 'up' },
         database: node.database?.status() ?? { status: 'disabled' },
+        audit: node.audit?.status ?? { status: 'disabled' },
       },
     });
   });

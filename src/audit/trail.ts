@@ -59,6 +59,9 @@ export interface AuditTrailOptions {
 }
 
 export interface AuditStatus {
+  /** down: the tree stopped (no new checkpoints); degraded: the WORM archive is unreachable */
+  status: 'up' | 'degraded' | 'down';
+  error?: string;
   treeSize: number;
   pendingRecords: number;
   checkpoints: number;
@@ -238,6 +241,8 @@ export class AuditTrail {
 
   get status(): AuditStatus {
     return {
+      status: this.failure !== null ? 'down' : this.archiveUp === false ? 'degraded' : 'up',
+      ...(this.failure !== null ? { error: this.failure.message } : {}),
       treeSize: this.tree.size,
       pendingRecords: (this.pendTail - this.pendHead) / MERKLE_HASH_BYTES,
       checkpoints: this.checkpointCount,

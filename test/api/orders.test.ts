@@ -31,7 +31,8 @@ describe('REST API', () => {
     expect(r.statusCode).toBe(200);
     const b = r.json();
     expect(b.status).toBe('ok');
-    expect(Object.keys(b.components)).toEqual(expect.arrayContaining(['journal', 'core', 'venues', 'strategies', 'risk', 'api']));
+    expect(Object.keys(b.components)).toEqual(expect.arrayContaining(['journal', 'core', 'venues', 'strategies', 'risk', 'api', 'database', 'audit']));
+    expect(b.components.audit.status).toBe('up');
     expect(b.components.venues.SIMX.connected).toBe(true);
   });
 
