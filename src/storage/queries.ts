@@ -5,36 +5,22 @@
  * exactly as stored; times as ISO-8601 plus the exact epoch nanoseconds where the table has them.
  */
 import type { DbReader } from './database.js';
+import type { OrderWire } from '../oms/order.js';
+import type { PositionWire } from '../portfolio/portfolio.js';
+import type { OrderStatus, OrderType, Side, TimeInForce } from '../core/types.js';
 
-export interface OrderView {
-  id: string;
-  clOrdId: string;
-  clientOrderId: string;
-  account: string;
-  strategyId: string | null;
-  traderId: string | null;
-  symbol: string;
-  venue: string;
-  side: string;
-  type: string;
-  timeInForce: string;
-  quantity: string;
-  price: string | null;
-  status: string;
-  filledQuantity: string;
-  leavesQuantity: string;
-  averagePrice: string | null;
-  fees: string;
-  venueOrderId: string | null;
-  rejectReason: string | null;
-  uncertain: boolean;
+/**
+ * The order and position rows are the API's wire types (src/oms/order.ts, src/portfolio/portfolio.ts)
+ * read back from the database, plus what only the database knows: wall-clock times and the journal
+ * sequence of the last change. One definition of the fields, not two.
+ */
+export type OrderView = Omit<OrderWire, 'rejectDetail' | 'replacesId' | 'replacedById'> & {
   createdAt: string;
-  createdTs: string;
   updatedAt: string;
-  updatedTs: string;
   lastSeq: number;
-}
+};
 
+/** Not the API's FillWire: `ts` here is the journal stamp of the fill (ts_ns), not the venue's time. */
 export interface FillView {
   id: string;
   orderId: string;
@@ -54,22 +40,10 @@ export interface FillView {
   seq: number;
 }
 
-export interface PositionView {
-  account: string;
-  strategyId: string | null;
-  symbol: string;
-  quantity: string;
-  averagePrice: string | null;
-  costBasis: string;
-  realizedPnl: string;
-  unrealizedPnl: string | null;
-  markPrice: string | null;
-  fees: string;
-  boughtQuantity: string;
-  soldQuantity: string;
+export type PositionView = PositionWire & {
   at: string;
   seq: number;
-}
+};
 
 export interface PnlPoint {
   bucket: string;
@@ -123,12 +97,13 @@ function toOrder(r: Row): OrderView {
     traderId: ns(r.trader_id),
     symbol: s(r.symbol),
     venue: s(r.venue),
-    side: s(r.side),
-    type: s(r.order_type),
-    timeInForce: s(r.time_in_force),
+    // the projector stored these from the wire types, so they are members of their unions
+    side: s(r.side) as Side,
+    type: s(r.order_type) as OrderType,
+    timeInForce: s(r.time_in_force) as TimeInForce,
     quantity: d(r.quantity),
     price: nd(r.price),
-    status: s(r.status),
+    status: s(r.status) as OrderStatus,
     filledQuantity: d(r.filled_quantity),
     leavesQuantity: d(r.leaves_quantity),
     averagePrice: nd(r.average_price),
