@@ -7,7 +7,7 @@
 import { formatDecimal, mul, parseDecimal, type Price, type Qty } from '../core/fixed.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
 import type { Nanos } from '../core/time.js';
-import type { Actor, OrderStatus, OrderType, Side, TimeInForce } from '../core/types.js';
+import type { Actor, OrderStatus } from '../core/types.js';
 import type { Event } from '../engine/messages.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
 import type { PreTradeRisk, RiskVerdict } from '../risk/types.js';
@@ -34,19 +34,8 @@ export interface OmsHost {
   onStatusAnswer?(o: Order, r: ExecutionReportMsg): void;
 }
 
-export interface NewOrderParams {
-  clientOrderId: string;
-  account: string;
-  strategyId: string | null;
-  traderId: string | null;
-  symbol: string;
-  venue: string;
-  side: Side;
-  type: OrderType;
-  timeInForce: TimeInForce;
-  quantity: Qty;
-  price: Price | null;
-}
+/** What a new order is made from: the order's own fields, before the OMS gives it an id and a state. */
+export type NewOrderParams = Pick<Order, 'clientOrderId' | 'account' | 'strategyId' | 'traderId' | 'symbol' | 'venue' | 'side' | 'type' | 'timeInForce' | 'quantity' | 'price'>;
 
 export class OrderManager {
   readonly orders = new Map<string, Order>();
