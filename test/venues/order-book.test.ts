@@ -279,3 +279,29 @@ describe('OrderBook: self-trade prevention', () => {
     expect(b.bestSize('sell')).toBe(d('9'));
   });
 });
+
+describe('OrderBook: mass cancel', () => {
+  it('cancels many orders as one operation: a canceled event each, then one level event per level changed', () => {
+    const b = newBook();
+    limit(b, 'buy', '99', '2', { id: 'm1' });
+    limit(b, 'buy', '99', '3', { id: 'keep' });
+    limit(b, 'buy', '98', '4', { id: 'm2' });
+    limit(b, 'sell', '101', '5', { id: 'm3' });
+    const ev = b.cancelMany(['m3', 'gone', 'm1', 'm2']);
+    expect(ev).toEqual([
+      { type: 'canceled', id: 'm3', reason: 'REQUESTED', canceledQty: d('5'), filled: 0n },
+      { type: 'canceled', id: 'm1', reason: 'REQUESTED', canceledQty: d('2'), filled: 0n },
+      { type: 'canceled', id: 'm2', reason: 'REQUESTED', canceledQty: d('4'), filled: 0n },
+      { type: 'level', side: 'sell', price: d('101'), size: 0n },
+      { type: 'level', side: 'buy', price: d('99'), size: d('3') },
+      { type: 'level', side: 'buy', price: d('98'), size: 0n },
+    ]);
+    expect(depth(b, 'buy')).toEqual([[String(d('99')), String(d('3'))]]);
+    expect(depth(b, 'sell')).toEqual([]);
+    expect(b.order('keep')?.leaves).toBe(d('3'));
+    // an order cancelled and reinserted at the same level in later operations is unaffected
+    limit(b, 'buy', '99', '1', { id: 'm4' });
+    expect(b.cancelMany([])).toEqual([]);
+    expect(b.bestSize('buy')).toBe(d('4'));
+  });
+});

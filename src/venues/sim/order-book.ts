@@ -325,6 +325,24 @@ export class OrderBook {
   }
 
   /**
+   * Cancels many resting orders as one book operation (a venue's mass cancel): one canceled event
+   * per order in the given order, then one level event per price level whose size changed, so the
+   * feed sees the book's new state once rather than each intermediate step. Ids not resting are
+   * skipped (a mass cancel names what the venue found, not what the client asked for).
+   */
+  cancelMany(ids: Iterable<string>): BookEvent[] {
+    this.begin();
+    for (const id of ids) {
+      const o = this.live.get(id);
+      if (o === undefined) continue;
+      this.unlink(o);
+      this.live.delete(id);
+      this.kill(o, 'REQUESTED');
+    }
+    return this.end();
+  }
+
+  /**
    * Cancel/replace. Keeps time priority only when the price is unchanged and the quantity does not
    * grow; a new price may cross, in which case the order trades as a taker first.
    */

@@ -488,14 +488,17 @@ export class SimVenue implements VenueGateway, AgentPort {
       this.emit(er, undefined);
       return;
     }
-    const victims: GatewayOrder[] = [];
+    // one book operation per listing: each order gets its canceled report, the feed one update per level
+    const victims = new Map<Listing, string[]>();
     for (const o of this.liveOrders.values()) {
-      if ((cmd.account === undefined || o.account === cmd.account) && (cmd.symbol === undefined || o.symbol === cmd.symbol)) victims.push(o);
+      if ((cmd.account === undefined || o.account === cmd.account) && (cmd.symbol === undefined || o.symbol === cmd.symbol)) {
+        const l = this.listings.get(o.symbol)!;
+        let ids = victims.get(l);
+        if (ids === undefined) victims.set(l, (ids = []));
+        ids.push(o.venueOrderId);
+      }
     }
-    for (const o of victims) {
-      const l = this.listings.get(o.symbol)!;
-      this.apply(l, l.book.cancel(o.venueOrderId), ts);
-    }
+    for (const [l, ids] of victims) this.apply(l, l.book.cancelMany(ids), ts);
   }
 
   private onStatus(cmd: StatusRequestMsg, ts: Nanos): void {
