@@ -75,6 +75,33 @@ function appendOrders(journal: Journal, flow: SyntheticFlow, from: number, count
 
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
+/**
+ * The projector's PostgreSQL backend: a function giving the CPU milliseconds it has used since
+ * this call, from /proc (so only with the server on this host; undefined otherwise).
+ */
+async function backendCpu(t: Target): Promise<(() => number | undefined) | undefined> {
+  const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await c.connect();
+  try {
+    const r = await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [t.settings.applicationName]);
+    const pid = r.rows[0]?.pid;
+    if (pid === undefined) return undefined;
+    const read = (): number | undefined => {
+      try {
+        // fields after the ")" that ends the command name: utime and stime are the 12th and 13th, in clock ticks (USER_HZ 100)
+        const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        return (Number(f[11]) + Number(f[12])) * 10;
+      } catch {
+        return undefined;
+      }
+    };
+    const start = read();
+    return start === undefined ? undefined : () => (read() ?? NaN) - start;
+  } finally {
+    await c.end();
+  }
+}
+
 /** Cost of the durable-seq publication the journal calls after every group commit. */
 function benchEnqueue(db: NodeDatabase, durable: number): { ns: number } {
   const n = 1_000_000;
@@ -103,10 +130,17 @@ async function benchProjection(kind: DriverKind, metrics: Record<string, string 
     // the node's thread only waits here: its event-loop delay shows what projecting costs it
     const loop = monitorEventLoopDelay({ resolution: 1 });
     loop.enable();
+    const backend = kind === 'postgres' ? await backendCpu(t) : undefined;
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await db.whenProjected(journal.lastSeq, 300_000);
     const s = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const backendMs = backend?.();
     loop.disable();
+    // CPU time per record, which other work on the machine changes far less than throughput does
+    metrics[`${p}catchup_node_cpu_us_per_record`] = round((cpu.user + cpu.system) / journal.lastSeq, 2);
+    if (backendMs !== undefined) metrics[`${p}catchup_backend_cpu_us_per_record`] = round((backendMs * 1000) / journal.lastSeq, 2);
     metrics[`${p}catchup_main_loop_delay_p99_ms`] = round(loop.percentile(99) / 1e6, 2);
     metrics[`${p}catchup_main_loop_delay_max_ms`] = round(loop.max / 1e6, 2);
     await new Promise((r) => setTimeout(r, 300)); // let the final counters arrive

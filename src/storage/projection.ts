@@ -49,16 +49,31 @@ export function bucketStart(ns: bigint, period: Period): bigint {
 // Rows (column names as in src/storage/migrations.ts; decimals and int8 as strings)
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Written in COPY's binary format (copy-binary.ts): time as epoch ns, hashes as bytes, and the
+ * payload already as JSON text (see jsonText), so the parsed record dies young instead of being
+ * kept, object by object, until the batch is written.
+ */
 export interface AuditRow {
   seq: number;
-  ts_ns: string;
-  ts: string;
+  ts_ns: bigint;
   kind: 'input' | 'event';
   type: string;
   actor_id: string | null;
-  payload: unknown;
-  prev_hash: string;
-  hash: string;
+  payload: string;
+  prev_hash: Buffer;
+  hash: Buffer;
+}
+
+/**
+ * A value as JSON text for a json/jsonb column. jsonb refuses the NUL character (\u0000) and json
+ * cannot give it back as text (->> fails), so it is stored as U+FFFD in the mirror: a batch that
+ * can never commit would stall the projector for good. The journal, and the hash in the same
+ * audit_log row, keep the original.
+ */
+export function jsonText(v: unknown): string {
+  const text = JSON.stringify(v);
+  return text.includes('\\u0000') ? text.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd') : text;
 }
 
 export interface OrderRow {
@@ -601,7 +616,7 @@ export function emptyBatch(fromSeq: number): ProjectionBatch {
  */
 export class BatchBuilder {
   readonly batch: ProjectionBatch;
-  private prevHash: string;
+  private prevHash: Buffer;
   private minNs: bigint | undefined;
   private maxNs: bigint | undefined;
 
@@ -611,7 +626,7 @@ export class BatchBuilder {
     prevHashHex: string,
   ) {
     this.batch = emptyBatch(fromSeq);
-    this.prevHash = prevHashHex;
+    this.prevHash = Buffer.from(prevHashHex, 'hex');
   }
 
   get size(): number {
@@ -642,21 +657,19 @@ export class BatchBuilder {
     const tsNs = e.ts;
     const ts = this.iso(tsNs);
     const tsNsStr = tsNs.toString();
-    const hash = e.hash.toString('hex');
+    const hash = e.hash;
     b.audit.push({
       seq: e.seq,
-      ts_ns: tsNsStr,
-      ts,
+      ts_ns: tsNs,
       kind: e.kind,
       type: p.type,
       actor_id: actorIdOf(p),
-      payload: p,
+      payload: jsonText(p),
       prev_hash: this.prevHash,
       hash,
     });
     this.prevHash = hash;
     b.toSeq = e.seq;
-    b.lastHashHex = hash;
     try {
       this.project(e, p, tsNs, ts, tsNsStr);
     } catch (err) {
@@ -665,6 +678,8 @@ export class BatchBuilder {
   }
 
   finish(): ProjectionBatch {
+    const last = this.batch.audit[this.batch.audit.length - 1];
+    if (last !== undefined) this.batch.lastHashHex = last.hash.toString('hex');
     this.state.flush(this.batch);
     for (const r of this.batch.performance.values()) this.seeTs(BigInt(Date.parse(r.bucket)) * 1_000_000n);
     this.batch.minTs = this.minNs === undefined ? null : nsToIso(this.minNs);

@@ -22,10 +22,11 @@ export interface SqlSession {
   /** Several statements separated by semicolons, no parameters (migrations). */
   exec(sql: string): Promise<void>;
   /**
-   * Bulk load: `COPY table (columns) FROM STDIN` in text format (tab-separated lines, \N for
-   * NULL; see copyField). PostgreSQL's fastest ingest path, and PGlite's.
+   * Bulk load: `COPY table (columns) FROM STDIN`, PostgreSQL's fastest ingest path, and PGlite's.
+   * A string is text format (tab-separated lines, \N for NULL; see copyField); a Buffer is binary
+   * format (see copy-binary.ts).
    */
-  copyFrom(table: string, columns: readonly string[], rows: string): Promise<void>;
+  copyFrom(table: string, columns: readonly string[], rows: string | Buffer): Promise<void>;
 }
 
 /** One field of a COPY text-format line: NULL as \N; backslash, tab, newline, CR escaped. */
@@ -34,6 +35,11 @@ export function copyField(v: string | number | boolean | null | undefined): stri
   if (typeof v === 'number') return String(v);
   if (typeof v === 'boolean') return v ? 't' : 'f';
   return /[\\\t\n\r]/.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : v;
+}
+
+/** COPY's WITH clause: binary format for a Buffer, the default (text) for a string. */
+function copyOptions(rows: string | Buffer): string {
+  return typeof rows === 'string' ? '' : ' WITH (FORMAT binary)';
 }
 
 export interface SqlClient extends SqlSession {
@@ -114,9 +120,9 @@ function pgliteSession(db: Pick<PgliteLike, 'query' | 'exec'>): SqlSession {
     async exec(sql: string): Promise<void> {
       await db.exec(sql);
     },
-    async copyFrom(table: string, columns: readonly string[], rows: string): Promise<void> {
+    async copyFrom(table: string, columns: readonly string[], rows: string | Buffer): Promise<void> {
       // PGlite reads COPY input from the blob passed with the query, under the name /dev/blob
-      await db.query(`COPY ${table} (${columns.join(', ')}) FROM '/dev/blob'`, [], { blob: new Blob([rows]) });
+      await db.query(`COPY ${table} (${columns.join(', ')}) FROM '/dev/blob'${copyOptions(rows)}`, [], { blob: new Blob([rows]) });
     },
   };
 }
@@ -252,7 +258,7 @@ export function withServerOptions(url: string, settings: Record<string, string>)
  * message, then CopyDone; completion at ReadyForQuery, failure (server error or lost connection)
  * through handleError.
  */
-function copyFromStdin(c: pg.ClientBase, sql: string, rows: string): Promise<void> {
+function copyFromStdin(c: pg.ClientBase, sql: string, rows: string | Buffer): Promise<void> {
   interface CopyConnection {
     query(text: string): void;
     sendCopyFromChunk(chunk: Buffer): void;
@@ -264,7 +270,7 @@ function copyFromStdin(c: pg.ClientBase, sql: string, rows: string): Promise<voi
         con.query(sql);
       },
       handleCopyInResponse(con: CopyConnection) {
-        if (rows.length > 0) con.sendCopyFromChunk(Buffer.from(rows, 'utf8'));
+        if (rows.length > 0) con.sendCopyFromChunk(typeof rows === 'string' ? Buffer.from(rows, 'utf8') : rows);
         con.endCopyFrom();
       },
       handleCommandComplete() {},
@@ -290,9 +296,9 @@ function pgSession(c: pg.ClientBase | pg.Pool): SqlSession {
     async exec(sql: string): Promise<void> {
       await c.query(sql);
     },
-    async copyFrom(table: string, columns: readonly string[], rows: string): Promise<void> {
+    async copyFrom(table: string, columns: readonly string[], rows: string | Buffer): Promise<void> {
       if (!(c instanceof pg.Client)) throw new Error('COPY needs a dedicated connection, not the pool');
-      await copyFromStdin(c, `COPY ${table} (${columns.join(', ')}) FROM STDIN`, rows);
+      await copyFromStdin(c, `COPY ${table} (${columns.join(', ')}) FROM STDIN${copyOptions(rows)}`, rows);
     },
   };
 }

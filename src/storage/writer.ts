@@ -3,22 +3,25 @@
  * projector_state.last_seq, guarded by its old value, so that the batch and the position it brings
  * the projector to commit together or not at all.
  *
- * Transport: the high-volume tables are loaded with COPY (text format), PostgreSQL's and PGlite's
- * fastest ingest path; orders (an upsert at the same volume) go through a temporary staging table
+ * Transport: the high-volume tables are loaded with COPY, PostgreSQL's and PGlite's fastest
+ * ingest path: audit_log (a row per journal record, most of the bytes) in binary format, the
+ * others in text format; orders (an upsert at the same volume) go through a temporary staging table
  * filled by COPY; the small upserts (positions_current, performance, instruments, strategies) are
  * one INSERT ... SELECT FROM jsonb_to_recordset(...) ON CONFLICT each. bench/db.bench.ts has the
  * figures that led here: jsonb_to_recordset costs ~12 µs a row in field extraction alone.
  */
-import type {
-  AuditRow,
-  ConfigVersionRow,
-  FillRow,
-  MarketDataRow,
-  OrderEventRow,
-  OrderRow,
-  PositionRow,
-  ProjectionBatch,
+import {
+  jsonText,
+  type AuditRow,
+  type ConfigVersionRow,
+  type FillRow,
+  type MarketDataRow,
+  type OrderEventRow,
+  type OrderRow,
+  type PositionRow,
+  type ProjectionBatch,
 } from './projection.js';
+import { BinaryCopyBuffer } from './copy-binary.js';
 import { copyField as f, type SqlSession } from './sql-client.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -31,24 +34,32 @@ interface CopyTable<R> {
   line(r: R): string;
 }
 
-/**
- * jsonb refuses the NUL character (\u0000), and a batch that can never commit would stall the
- * projector for good: such a character is stored as U+FFFD in the mirror. The journal, and its
- * hash in the same audit_log row, keep the original.
- */
-const json = (v: unknown): string => {
-  if (v === null || v === undefined) return '\\N';
-  const text = JSON.stringify(v);
-  return f(text.includes('\\u0000') ? text.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd') : text);
-};
-/** bytea in text COPY: \x followed by hex; the backslash itself escaped for the COPY format. */
-const bytea = (hex: string): string => '\\\\x' + hex;
+/** A jsonb field of a text-format COPY line. */
+const json = (v: unknown): string => (v === null || v === undefined ? '\\N' : f(jsonText(v)));
 
-const AUDIT: CopyTable<AuditRow> = {
-  table: 'audit_log',
-  columns: ['seq', 'ts_ns', 'ts', 'kind', 'type', 'actor_id', 'payload', 'prev_hash', 'hash'],
-  line: (r) => `${r.seq}\t${r.ts_ns}\t${r.ts}\t${r.kind}\t${f(r.type)}\t${f(r.actor_id)}\t${json(r.payload)}\t${bytea(r.prev_hash)}\t${bytea(r.hash)}`,
-};
+const AUDIT_TABLE = 'audit_log';
+const AUDIT_COLUMNS = ['seq', 'ts_ns', 'ts', 'kind', 'type', 'actor_id', 'payload', 'prev_hash', 'hash'] as const;
+
+/**
+ * audit_log in COPY's binary format: most of the bytes are the payload, which the server then
+ * only checks as json (migration 3) instead of parsing timestamps, hex and jsonb.
+ */
+function auditCopy(rows: readonly AuditRow[]): Buffer {
+  const out = new BinaryCopyBuffer(rows.length * 768);
+  for (const r of rows) {
+    out.row(AUDIT_COLUMNS.length);
+    out.int8(r.seq);
+    out.bigint8(r.ts_ns);
+    out.timestamptzFromNs(r.ts_ns);
+    out.text(r.kind);
+    out.text(r.type);
+    out.text(r.actor_id);
+    out.text(r.payload);
+    out.bytea(r.prev_hash);
+    out.bytea(r.hash);
+  }
+  return out.finish();
+}
 
 const ORDER_EVENTS: CopyTable<OrderEventRow> = {
   table: 'order_events',
@@ -271,7 +282,7 @@ export class BatchWriter {
   }
 
   /**
-   * Turns a batch into what goes over the wire (COPY text, JSON for the small upserts). Pure CPU:
+   * Turns a batch into what goes over the wire (COPY data, JSON for the small upserts). Pure CPU:
    * done before the transaction, so that it overlaps the database's work on the previous batch.
    */
   encode(b: ProjectionBatch): EncodedBatch {
@@ -281,7 +292,7 @@ export class BatchWriter {
       if (list.length > 0) copies.push({ table: t.table, columns: t.columns, text: copyText(t, list), rows: list.length });
     };
     const json = (values: ReadonlyMap<string, unknown>): string | undefined => (values.size === 0 ? undefined : JSON.stringify([...values.values()]));
-    add(AUDIT, b.audit);
+    if (b.audit.length > 0) copies.push({ table: AUDIT_TABLE, columns: AUDIT_COLUMNS, text: auditCopy(b.audit), rows: b.audit.length });
     add(CONFIG_VERSIONS, b.configVersions);
     add(ORDERS_STAGE, b.orders);
     add(ORDER_EVENTS, b.orderEvents);
@@ -325,7 +336,8 @@ export interface EncodedBatch {
   toSeq: number;
   minTs: string | null;
   maxTs: string | null;
-  copies: { table: string; columns: readonly string[]; text: string; rows: number }[];
+  /** text: COPY text format (a string) or binary format (a Buffer) */
+  copies: { table: string; columns: readonly string[]; text: string | Buffer; rows: number }[];
   instruments: string | undefined;
   strategies: string | undefined;
   positionsCurrent: string | undefined;

@@ -61,7 +61,8 @@ describe('batch builder', () => {
     const batch = b.finish();
     expect(batch.fromSeq).toBe(5);
     expect(batch.toSeq).toBe(7);
-    expect(batch.audit.map((a) => a.prev_hash)).toEqual(['ab'.repeat(32), Buffer.alloc(32, 5).toString('hex'), Buffer.alloc(32, 6).toString('hex')]);
+    expect(batch.audit.map((a) => a.prev_hash.toString('hex'))).toEqual(['ab'.repeat(32), Buffer.alloc(32, 5).toString('hex'), Buffer.alloc(32, 6).toString('hex')]);
+    expect(batch.lastHashHex).toBe(Buffer.alloc(32, 7).toString('hex'));
     expect(batch.audit[0]!.actor_id).toBe('s1');
     expect(batch.audit[2]!.actor_id).toBe('u1');
     const o = batch.orders.get('O1')!;
