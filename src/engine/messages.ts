@@ -6,7 +6,7 @@
  */
 import type { Actor, OrderStatus, OrderType, Side, TimeInForce } from '../core/types.js';
 import type { ExecutionReportMsg, InstrumentStatusMsg, QuoteMsg, TradeMsg } from '../venues/venue.js';
-import type { FillWire, OrderWire } from '../oms/order.js';
+import type { FillWire, OrderChangeWire, OrderWire } from '../oms/order.js';
 import type { PositionWire } from '../portfolio/portfolio.js';
 import type { KernelConfig } from './kernel-config.js';
 import type { RiskConfig } from '../risk/config.js';
@@ -61,7 +61,7 @@ export type Event =
   | { type: 'system.started'; nodeId: string; version: string; recovered: boolean; openOrders: number }
   | { type: 'system.stopping'; reason: string; actor: Actor; openOrders: number }
   | { type: 'order.created'; order: OrderWire; actor: Actor }
-  | { type: 'order.updated'; order: OrderWire; from: OrderStatus; cause: string; actor?: Actor }
+  | { type: 'order.updated'; order: OrderChangeWire; from: OrderStatus; cause: string; actor?: Actor }
   | { type: 'order.rejected'; order: OrderWire; reason: string; detail: Record<string, string>; actor: Actor }
   | { type: 'order.transitionRefused'; orderId: string; from: OrderStatus; to: OrderStatus; cause: string }
   | { type: 'order.replaceRequested'; orderId: string; newOrderId: string; quantity: string; price: string | null; actor: Actor }

@@ -12,7 +12,7 @@ import type { Event } from '../engine/messages.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
 import type { PreTradeRisk, RiskVerdict } from '../risk/types.js';
 import type { ExecutionReportMsg, VenueCommand } from '../venues/venue.js';
-import { fillToWire, leavesQty, orderToWire, type Fill, type Order } from './order.js';
+import { fillToWire, leavesQty, orderChangeToWire, orderToWire, type Fill, type Order } from './order.js';
 import { canTransition, isOpen } from './order-state.js';
 import { OmsSnapshotWriter, restoreOmsState, type OmsSnapshot } from '../engine/snapshots/parts.js';
 import { LATE_LIMIT } from '../engine/snapshots/codec.js';
@@ -230,7 +230,7 @@ export class OrderManager {
       o.prevStatus = null;
     }
     this.host.track(o);
-    this.host.emit({ type: 'order.updated', order: orderToWire(o), from, cause, ...(actor ? { actor } : {}) });
+    this.host.emit({ type: 'order.updated', order: orderChangeToWire(o), from, cause, ...(actor ? { actor } : {}) });
     this.host.onOrderUpdate(o);
     return true;
   }
@@ -354,7 +354,7 @@ export class OrderManager {
       else {
         o.prevStatus = 'PartiallyFilled';
         o.updatedTs = this.host.now();
-        this.host.emit({ type: 'order.updated', order: orderToWire(o), from: o.status, cause: 'fill while pending' });
+        this.host.emit({ type: 'order.updated', order: orderChangeToWire(o), from: o.status, cause: 'fill while pending' });
         this.host.onOrderUpdate(o);
       }
     } else {
