@@ -485,7 +485,7 @@ export class SimVenue implements VenueGateway, AgentPort {
       const er = this.bare('cancelRejected', String(cmd.requestId), cmd.symbol ?? '', 'buy', ts);
       er.reason = 'UNSUPPORTED';
       er.text = `${this.id} does not support mass cancel`;
-      this.emit(er, undefined);
+      this.emit(er, ts, undefined);
       return;
     }
     // one book operation per listing: each order gets its canceled report, the feed one update per level
@@ -621,7 +621,7 @@ export class SimVenue implements VenueGateway, AgentPort {
     er.lastPx = formatDecimal(price);
     er.fee = formatDecimal(fee);
     er.liquidity = liquidity;
-    this.emit(er, o.account, o);
+    this.emit(er, ts, o.account, o);
     if (leaves === 0n) {
       this.liveOrders.delete(o.venueOrderId);
       this.retire(o);
@@ -686,7 +686,7 @@ export class SimVenue implements VenueGateway, AgentPort {
     if (origClOrdId !== undefined) er.origClOrdId = origClOrdId;
     if (reason !== undefined) er.reason = reason;
     if (text !== undefined) er.text = text;
-    this.emit(er, o.account, o);
+    this.emit(er, ts, o.account, o);
   }
 
   private rejectRegistered(o: GatewayOrder, reason: string, text: string, ts: Nanos): void {
@@ -717,16 +717,16 @@ export class SimVenue implements VenueGateway, AgentPort {
     er.origClOrdId = cmd.origClOrdId;
     er.reason = reason;
     er.text = text;
-    this.emit(er, o?.account, o);
+    this.emit(er, ts, o?.account, o);
   }
 
   /** Records a report for reconciliation, then tries to deliver it. */
-  private emit(er: ExecutionReportMsg, account: string | undefined, o?: GatewayOrder): void {
+  private emit(er: ExecutionReportMsg, ts: Nanos, account: string | undefined, o?: GatewayOrder): void {
     if (account !== undefined) {
       this.store?.report(account, er, o === undefined ? undefined : this.persistable(o));
       let log = this.execLog.get(account);
       if (log === undefined) this.execLog.set(account, (log = { ts: [], reports: [] }));
-      log.ts.push(BigInt(er.venueTs));
+      log.ts.push(ts);
       log.reports.push(er);
       if (log.ts.length > this.historyLimit + (this.historyLimit >>> 2)) {
         const cut = log.ts.length - this.historyLimit;
