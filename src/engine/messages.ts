@@ -5,7 +5,7 @@
  * number and a nanosecond timestamp and journals it; inputs are replayed, events are the record.
  */
 import type { Actor, OrderStatus, OrderType, Side, TimeInForce } from '../core/types.js';
-import type { ExecutionReportMsg, InstrumentStatusMsg, QuoteMsg, TradeMsg } from '../venues/venue.js';
+import type { ExecutionReportMsg, InstrumentStatusMsg, MassCancelReportMsg, QuoteMsg, TradeMsg } from '../venues/venue.js';
 import type { FillWire, OrderChangeWire, OrderWire } from '../oms/order.js';
 import type { PositionWire } from '../portfolio/portfolio.js';
 import type { KernelConfig } from './kernel-config.js';
@@ -39,6 +39,8 @@ export type Input =
   | { type: 'exec'; r: ExecutionReportMsg }
   /** reports that arrived together (one venue read): one journal record instead of many */
   | { type: 'exec.batch'; rs: ExecutionReportMsg[] }
+  /** a venue's answer to a mass cancel: every order it cancelled, in one report (FIX OrderMassCancelReport) */
+  | { type: 'exec.massCancel'; r: MassCancelReportMsg }
   | { type: 'venue.connection'; venue: string; up: boolean }
   | { type: 'cmd.order.new'; actor: Actor; order: OrderRequestWire }
   | { type: 'cmd.order.cancel'; actor: Actor; orderId: string }
