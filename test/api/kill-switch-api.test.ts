@@ -100,7 +100,7 @@ describe('kill switch channels', () => {
     await node.journal.flush();
     const massReports = [...Journal.read(join(t.dir, 'journal'))].filter((r) => r.payload.type === 'exec.massCancel');
     expect(a.massCancels).toBeGreaterThan(0);
-    expect(massReports.map((r) => (r.payload as { r: { requestId: string } }).r.requestId).sort()).toEqual(Array.from({ length: a.massCancels }, (_, i) => `${a.id}-${i + 1}`));
+    expect(massReports.map((r) => (r.payload as unknown as { r: { requestId: string } }).r.requestId).sort()).toEqual(Array.from({ length: a.massCancels }, (_, i) => `${a.id}-${i + 1}`));
     const recon = await node.reconciler!.run('full');
     expect(recon!.counts.missing_report ?? 0).toBe(0);
     expect(recon!.counts.unknown_order ?? 0).toBe(0);
