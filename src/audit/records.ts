@@ -84,6 +84,11 @@ export function orderIdsOf(p: JournalPayload): string[] {
     add((r as Record<string, unknown>).clOrdId);
     add((r as Record<string, unknown>).origClOrdId);
   }
+  // a mass cancel report: every order it cancelled
+  const m = p.r as { affected?: unknown } | undefined;
+  if (typeof m === 'object' && m !== null && Array.isArray(m.affected)) {
+    for (const a of m.affected as unknown[]) if (typeof a === 'object' && a !== null) add((a as Record<string, unknown>).clOrdId);
+  }
   add(p.clOrdId);
   return ids;
 }

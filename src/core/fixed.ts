@@ -61,6 +61,7 @@ export function tryParseDecimal(s: unknown): Fixed | undefined {
 
 /** Canonical decimal string: no trailing fractional zeros, no exponent. */
 export function formatDecimal(v: Fixed): string {
+  if (v === 0n) return '0';
   const neg = v < 0n;
   const a = neg ? -v : v;
   const int = a / SCALE;

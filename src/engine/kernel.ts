@@ -195,6 +195,9 @@ export class Kernel {
       case 'exec.batch':
         for (let i = 0; i < input.rs.length; i++) this.oms.onExecutionReport(input.rs[i]!);
         return {};
+      case 'exec.massCancel':
+        this.oms.onMassCancelReport(input.r);
+        return {};
       case 'venue.connection':
         this.sink.event({ type: 'venue.connection', venue: input.venue, up: input.up });
         return {};

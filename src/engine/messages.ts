@@ -5,8 +5,8 @@
  * number and a nanosecond timestamp and journals it; inputs are replayed, events are the record.
  */
 import type { Actor, OrderStatus, OrderType, Side, TimeInForce } from '../core/types.js';
-import type { ExecutionReportMsg, InstrumentStatusMsg, QuoteMsg, TradeMsg } from '../venues/venue.js';
-import type { FillWire, OrderWire } from '../oms/order.js';
+import type { ExecutionReportMsg, InstrumentStatusMsg, MassCancelReportMsg, QuoteMsg, TradeMsg } from '../venues/venue.js';
+import type { FillWire, OrderChangeWire, OrderWire } from '../oms/order.js';
 import type { PositionWire } from '../portfolio/portfolio.js';
 import type { KernelConfig } from './kernel-config.js';
 import type { RiskConfig } from '../risk/config.js';
@@ -39,6 +39,8 @@ export type Input =
   | { type: 'exec'; r: ExecutionReportMsg }
   /** reports that arrived together (one venue read): one journal record instead of many */
   | { type: 'exec.batch'; rs: ExecutionReportMsg[] }
+  /** a venue's answer to a mass cancel: every order it cancelled, in one report (FIX OrderMassCancelReport) */
+  | { type: 'exec.massCancel'; r: MassCancelReportMsg }
   | { type: 'venue.connection'; venue: string; up: boolean }
   | { type: 'cmd.order.new'; actor: Actor; order: OrderRequestWire }
   | { type: 'cmd.order.cancel'; actor: Actor; orderId: string }
@@ -61,7 +63,7 @@ export type Event =
   | { type: 'system.started'; nodeId: string; version: string; recovered: boolean; openOrders: number }
   | { type: 'system.stopping'; reason: string; actor: Actor; openOrders: number }
   | { type: 'order.created'; order: OrderWire; actor: Actor }
-  | { type: 'order.updated'; order: OrderWire; from: OrderStatus; cause: string; actor?: Actor }
+  | { type: 'order.updated'; order: OrderChangeWire; from: OrderStatus; cause: string; actor?: Actor }
   | { type: 'order.rejected'; order: OrderWire; reason: string; detail: Record<string, string>; actor: Actor }
   | { type: 'order.transitionRefused'; orderId: string; from: OrderStatus; to: OrderStatus; cause: string }
   | { type: 'order.replaceRequested'; orderId: string; newOrderId: string; quantity: string; price: string | null; actor: Actor }

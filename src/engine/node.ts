@@ -12,7 +12,7 @@ import type { NodeConfig } from '../ops/config.js';
 import { kernelConfigOf } from '../ops/config.js';
 import { SimMarket } from '../venues/sim/sim-market.js';
 import { SimVenue } from '../venues/sim/sim-venue.js';
-import type { ExecutionReportMsg, MarketDataMsg, VenueGateway } from '../venues/venue.js';
+import type { ExecutionReportMsg, MarketDataMsg, MassCancelReportMsg, VenueGateway } from '../venues/venue.js';
 import { Journal, type JournalRepair } from './journal.js';
 import { FeedHandler } from '../marketdata/feed-handler.js';
 import { Kernel, type OutboundCommand } from './kernel.js';
@@ -123,6 +123,7 @@ export class BulwarkNode {
     for (const venue of node.venues.values()) {
       venue.subscribe({
         onExecutionReport: (r) => node.onExecutionReport(r),
+        onMassCancelReport: (r) => node.onMassCancelReport(r),
         onMarketData: (m) => node.onMarketData(m),
         onConnectionChange: (venueId, up) => {
           // a reconnect starts a fresh feed session with its own sequence
@@ -177,7 +178,8 @@ export class BulwarkNode {
     v.send(c.cmd);
   }
 
-  private pendingReports: ExecutionReportMsg[] = [];
+  /** execution reports and mass cancel reports of this turn, in arrival order */
+  private pendingReports: (ExecutionReportMsg | MassCancelReportMsg)[] = [];
   private flushScheduled = false;
   readonly feeds = new Map<string, FeedHandler>();
 
@@ -197,12 +199,28 @@ export class BulwarkNode {
     this.scheduleFlush();
   }
 
+  private onMassCancelReport(r: MassCancelReportMsg): void {
+    this.pendingReports.push(r);
+    this.scheduleFlush();
+  }
+
   private flushAdapters(): void {
     this.flushScheduled = false;
-    const rs = this.pendingReports;
-    if (rs.length > 0) {
+    const pending = this.pendingReports;
+    if (pending.length > 0) {
       this.pendingReports = [];
-      this.submitQuiet(rs.length === 1 ? { type: 'exec', r: rs[0]! } : { type: 'exec.batch', rs });
+      let rs: ExecutionReportMsg[] = [];
+      const flushReports = (): void => {
+        if (rs.length > 0) this.submitQuiet(rs.length === 1 ? { type: 'exec', r: rs[0]! } : { type: 'exec.batch', rs });
+        rs = [];
+      };
+      for (const m of pending) {
+        if ('affected' in m) {
+          flushReports();
+          this.submitQuiet({ type: 'exec.massCancel', r: m });
+        } else rs.push(m);
+      }
+      flushReports();
     }
     if (!this.accepting) return;
     for (const f of this.feeds.values()) {

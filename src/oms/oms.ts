@@ -4,15 +4,15 @@
  * the kernel, gets time and sequence from the input being processed, and hands venue messages to
  * an outbox that the engine releases once the input is durable.
  */
-import { formatDecimal, mul, parseDecimal, type Price, type Qty } from '../core/fixed.js';
+import { formatDecimal, mul, parseDecimal, tryParseDecimal, type Price, type Qty } from '../core/fixed.js';
 import type { InstrumentRegistry } from '../core/instruments.js';
 import type { Nanos } from '../core/time.js';
 import type { Actor, OrderStatus } from '../core/types.js';
 import type { Event } from '../engine/messages.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
 import type { PreTradeRisk, RiskVerdict } from '../risk/types.js';
-import type { ExecutionReportMsg, VenueCommand } from '../venues/venue.js';
-import { fillToWire, leavesQty, orderToWire, type Fill, type Order } from './order.js';
+import type { ExecutionReportMsg, MassCancelReportMsg, VenueCommand } from '../venues/venue.js';
+import { fillToWire, leavesQty, orderChangeToWire, orderToWire, type Fill, type Order } from './order.js';
 import { canTransition, isOpen } from './order-state.js';
 import { OmsSnapshotWriter, restoreOmsState, type OmsSnapshot } from '../engine/snapshots/parts.js';
 import { LATE_LIMIT } from '../engine/snapshots/codec.js';
@@ -230,7 +230,7 @@ export class OrderManager {
       o.prevStatus = null;
     }
     this.host.track(o);
-    this.host.emit({ type: 'order.updated', order: orderToWire(o), from, cause, ...(actor ? { actor } : {}) });
+    this.host.emit({ type: 'order.updated', order: orderChangeToWire(o), from, cause, ...(actor ? { actor } : {}) });
     this.host.onOrderUpdate(o);
     return true;
   }
@@ -304,6 +304,44 @@ export class OrderManager {
     }
   }
 
+  /**
+   * A venue's mass cancel report: each order it names is cancelled, as if by its own execution
+   * report (whose execId it carries, so reconciliation finds it seen). Fills come as their own trade
+   * reports before it; a cumQty above what we booked is flagged for reconciliation to fetch.
+   */
+  onMassCancelReport(r: MassCancelReportMsg): void {
+    const reportKey = r.venue + ':' + r.reportId;
+    if (this.seenExecs.has(reportKey)) {
+      this.host.emit({ type: 'exec.ignored', venue: r.venue, execId: r.reportId, clOrdId: r.requestId, reason: 'duplicate' });
+      return;
+    }
+    this.seenExecs.add(reportKey);
+    const cause = `venue mass cancel ${r.requestId}`;
+    for (let i = 0; i < r.affected.length; i++) {
+      const a = r.affected[i]!;
+      const execKey = r.venue + ':' + a.execId;
+      if (this.seenExecs.has(execKey)) continue;
+      const id = this.byClOrdId.get(a.clOrdId);
+      const o = id === undefined ? undefined : this.orders.get(id);
+      if (!o || o.venue !== r.venue) {
+        this.host.emit({ type: 'exec.ignored', venue: r.venue, execId: a.execId, clOrdId: a.clOrdId, reason: 'unknown_order' });
+        continue;
+      }
+      this.seenExecs.add(execKey);
+      if (o.venueOrderId === null) o.venueOrderId = a.venueOrderId;
+      const cum = tryParseDecimal(a.cumQty);
+      if (cum === undefined || cum > o.filledQuantity) {
+        this.host.emit({ type: 'exec.anomaly', orderId: o.id, detail: `mass cancel reports cumQty ${a.cumQty}, booked ${formatDecimal(o.filledQuantity)}` });
+      }
+      if (!isOpen(o.status)) {
+        if (this.lateReports.length < LATE_LIMIT) this.lateReports.push(o);
+        continue;
+      }
+      o.cancelRequests = 0;
+      this.transition(o, 'Canceled', cause);
+    }
+  }
+
   private restorePending(o: Order, cause: string): void {
     const back = o.prevStatus ?? (o.filledQuantity > 0n ? 'PartiallyFilled' : 'New');
     o.pendingReplace = null;
@@ -354,7 +392,7 @@ export class OrderManager {
       else {
         o.prevStatus = 'PartiallyFilled';
         o.updatedTs = this.host.now();
-        this.host.emit({ type: 'order.updated', order: orderToWire(o), from: o.status, cause: 'fill while pending' });
+        this.host.emit({ type: 'order.updated', order: orderChangeToWire(o), from: o.status, cause: 'fill while pending' });
         this.host.onOrderUpdate(o);
       }
     } else {

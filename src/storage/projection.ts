@@ -15,7 +15,7 @@
 import { divRound, formatDecimal, mul, parseDecimal, tryParseDecimal } from '../core/fixed.js';
 import type { JournalEntry } from '../engine/journal.js';
 import { isOpen } from '../oms/order-state.js';
-import type { FillWire, OrderWire } from '../oms/order.js';
+import type { FillWire, OrderChangeWire, OrderWire } from '../oms/order.js';
 import type { OrderStatus } from '../core/types.js';
 import type { PositionWire } from '../portfolio/portfolio.js';
 
@@ -109,6 +109,26 @@ export interface OrderRow {
   first_seq: number;
   last_seq: number;
 }
+
+/** An order.updated event's change to an order whose row is not in the same batch: an UPDATE. */
+export type OrderChangeRow = Pick<
+  OrderRow,
+  | 'id'
+  | 'status'
+  | 'is_open'
+  | 'filled_quantity'
+  | 'leaves_quantity'
+  | 'average_price'
+  | 'fees'
+  | 'venue_order_id'
+  | 'reject_reason'
+  | 'reject_detail'
+  | 'replaced_by_id'
+  | 'uncertain'
+  | 'updated_ts_ns'
+  | 'updated_at'
+  | 'last_seq'
+>;
 
 export interface OrderEventRow {
   seq: number;
@@ -243,6 +263,8 @@ export interface ProjectionBatch {
   maxTs: string | null;
   audit: AuditRow[];
   orders: Map<string, OrderRow>;
+  /** Changes to orders created in an earlier batch (already merged when the row is in this one). */
+  orderChanges: Map<string, OrderChangeRow>;
   orderEvents: OrderEventRow[];
   fills: FillRow[];
   positions: PositionRow[];
@@ -260,6 +282,7 @@ export function batchRowCount(b: ProjectionBatch): number {
   return (
     b.audit.length +
     b.orders.size +
+    b.orderChanges.size +
     b.orderEvents.length +
     b.fills.length +
     b.positions.length +
@@ -578,6 +601,45 @@ function orderRow(o: OrderWire, seq: number, iso: (ns: bigint) => string): Order
   };
 }
 
+function orderChangeRow(o: OrderChangeWire, seq: number, iso: (ns: bigint) => string): OrderChangeRow {
+  const updatedNs = nsString(o.updatedTs, 'order.updatedTs');
+  return {
+    id: str(o.id, 'order.id'),
+    status: str(o.status, 'order.status'),
+    is_open: isOpen(o.status),
+    filled_quantity: dec(o.filledQuantity, 'order.filledQuantity'),
+    leaves_quantity: dec(o.leavesQuantity, 'order.leavesQuantity'),
+    average_price: optDec(o.averagePrice, 'order.averagePrice'),
+    fees: dec(o.fees, 'order.fees'),
+    venue_order_id: optStr(o.venueOrderId),
+    reject_reason: optStr(o.rejectReason),
+    reject_detail: o.rejectDetail ?? null,
+    replaced_by_id: optStr(o.replacedById),
+    uncertain: o.uncertain === true,
+    updated_ts_ns: updatedNs,
+    updated_at: iso(BigInt(updatedNs)),
+    last_seq: seq,
+  };
+}
+
+/** Applies a later change onto a row: what the change leaves unset (null) keeps its earlier value. */
+function mergeOrderChange(into: OrderRow | OrderChangeRow, c: OrderChangeRow): void {
+  into.status = c.status;
+  into.is_open = c.is_open;
+  into.filled_quantity = c.filled_quantity;
+  into.leaves_quantity = c.leaves_quantity;
+  into.average_price = c.average_price;
+  into.fees = c.fees;
+  into.venue_order_id = c.venue_order_id ?? into.venue_order_id;
+  into.reject_reason = c.reject_reason ?? into.reject_reason;
+  into.reject_detail = c.reject_detail ?? into.reject_detail;
+  into.replaced_by_id = c.replaced_by_id ?? into.replaced_by_id;
+  into.uncertain = c.uncertain;
+  into.updated_ts_ns = c.updated_ts_ns;
+  into.updated_at = c.updated_at;
+  into.last_seq = c.last_seq;
+}
+
 function positionKeyOf(w: PositionWire): string {
   return w.account + '|' + (w.strategyId ?? '') + '|' + w.symbol;
 }
@@ -596,6 +658,7 @@ export function emptyBatch(fromSeq: number): ProjectionBatch {
     maxTs: null,
     audit: [],
     orders: new Map(),
+    orderChanges: new Map(),
     orderEvents: [],
     fills: [],
     positions: [],
@@ -697,14 +760,21 @@ export class BatchBuilder {
     const seq = e.seq;
     const type = p.type;
     if (e.kind === 'event' && type.startsWith('order.')) {
-      const order = p.order as OrderWire | undefined;
+      const order = p.order as OrderWire | OrderChangeWire | undefined;
       const orderId = order !== undefined ? order.id : p.orderId;
       if (typeof orderId !== 'string') throw new TypeError('order event without order.id or orderId');
-      if (order !== undefined) {
-        const row = orderRow(order, seq, this.isoFn);
+      if (order !== undefined && type === 'order.updated' && !('createdTs' in order)) {
+        // the change alone (journals written before it carry the whole order, handled below)
+        const c = orderChangeRow(order, seq, this.isoFn);
+        const row = b.orders.get(c.id) ?? b.orderChanges.get(c.id);
+        if (row !== undefined) mergeOrderChange(row, c);
+        else b.orderChanges.set(c.id, c);
+      } else if (order !== undefined) {
+        const row = orderRow(order as OrderWire, seq, this.isoFn);
         const prev = b.orders.get(row.id);
         if (prev !== undefined) row.first_seq = prev.first_seq;
         b.orders.set(row.id, row);
+        b.orderChanges.delete(row.id);
       }
       const cause = optStr(p.cause) ?? optStr(p.reason) ?? (typeof p.newOrderId === 'string' ? `replaced by ${p.newOrderId}` : null);
       b.orderEvents.push({

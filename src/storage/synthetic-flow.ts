@@ -139,12 +139,16 @@ export class SyntheticFlow {
         },
       },
     });
+    // order.updated carries the change only, as the OMS writes it (OrderChangeWire)
+    const change = (status: string, extra: Record<string, unknown> = {}) => ({
+      id, status, filledQuantity: '0', leavesQuantity: qty, averagePrice: null, fees: '0', venueOrderId: `V${i}`, uncertain: false, updatedTs: ts, ...extra,
+    });
     const out: FlowRecord[] = [
       { kind: 'input', payload: { type: 'md.quote', m: { type: 'quote', venue: 'SIMX', symbol, feedSeq: ++this.feed, bid, bidSize: '500', ask, askSize: '500', venueTs: ts } } },
       { kind: 'input', payload: { type: 'cmd.order.new', actor, order: { symbol, venue: 'SIMX', side, type: 'limit', quantity: qty, price, timeInForce: 'DAY', clientOrderId: base.clientOrderId, account: this.account, strategyId } } },
       { kind: 'event', payload: { type: 'order.created', order: base, actor } },
       report('new', 'New', '0', '0', qty),
-      { kind: 'event', payload: { type: 'order.updated', order: { ...base, status: 'New', venueOrderId: `V${i}` }, from: 'PendingNew', cause: 'exec new' } },
+      { kind: 'event', payload: { type: 'order.updated', order: change('New'), from: 'PendingNew', cause: 'exec new' } },
     ];
     const u = r();
     if (u < this.fillRatio) {
@@ -152,7 +156,7 @@ export class SyntheticFlow {
       out.push(report('trade', 'Filled', qty, qty, '0'));
       out.push({
         kind: 'event',
-        payload: { type: 'order.updated', order: { ...base, status: 'Filled', venueOrderId: `V${i}`, filledQuantity: qty, leavesQuantity: '0', averagePrice: price, fees: fee }, from: 'New', cause: 'exec trade' },
+        payload: { type: 'order.updated', order: change('Filled', { filledQuantity: qty, leavesQuantity: '0', averagePrice: price, fees: fee }), from: 'New', cause: 'exec trade' },
       });
       out.push({
         kind: 'event',
@@ -165,7 +169,7 @@ export class SyntheticFlow {
     } else if (u < this.fillRatio + 0.1) {
       out.push({ kind: 'event', payload: { type: 'order.cancelRequested', orderId: id, actor } });
       out.push(report('canceled', 'Canceled', '0', '0', '0'));
-      out.push({ kind: 'event', payload: { type: 'order.updated', order: { ...base, status: 'Canceled', venueOrderId: `V${i}`, leavesQuantity: '0' }, from: 'PendingCancel', cause: 'exec canceled' } });
+      out.push({ kind: 'event', payload: { type: 'order.updated', order: change('Canceled', { leavesQuantity: '0' }), from: 'PendingCancel', cause: 'exec canceled' } });
     }
     return out;
   }

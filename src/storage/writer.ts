@@ -13,6 +13,7 @@
 import {
   jsonText,
   type AuditRow,
+  type OrderChangeRow,
   type ConfigVersionRow,
   type FillRow,
   type MarketDataRow,
@@ -83,6 +84,21 @@ const ORDERS_STAGE: CopyTable<OrderRow> = {
       f(r.order_type), f(r.time_in_force), r.quantity, f(r.price), f(r.status), f(r.is_open), r.filled_quantity, r.leaves_quantity,
       f(r.average_price), r.fees, f(r.venue_order_id), f(r.reject_reason), json(r.reject_detail), f(r.replaces_id), f(r.replaced_by_id),
       f(r.uncertain), r.created_ts_ns, r.created_at, r.updated_ts_ns, r.updated_at, r.first_seq, r.last_seq,
+    ].join('\t'),
+};
+
+const ORDER_CHANGE_COLUMNS = [
+  'id', 'status', 'is_open', 'filled_quantity', 'leaves_quantity', 'average_price', 'fees', 'venue_order_id', 'reject_reason', 'reject_detail',
+  'replaced_by_id', 'uncertain', 'updated_ts_ns', 'updated_at', 'last_seq',
+] as const;
+
+const ORDER_CHANGES_STAGE: CopyTable<OrderChangeRow> = {
+  table: 'order_changes_stage',
+  columns: ORDER_CHANGE_COLUMNS,
+  line: (r) =>
+    [
+      f(r.id), f(r.status), f(r.is_open), r.filled_quantity, r.leaves_quantity, f(r.average_price), r.fees, f(r.venue_order_id),
+      f(r.reject_reason), json(r.reject_detail), f(r.replaced_by_id), f(r.uncertain), r.updated_ts_ns, r.updated_at, r.last_seq,
     ].join('\t'),
 };
 
@@ -203,6 +219,16 @@ const PERFORMANCE_COLS: Col[] = [
 export const SQL = {
   /** Per connection: the staging table the orders upsert reads from, emptied at each commit. */
   prepareSession: `CREATE TEMP TABLE IF NOT EXISTS orders_stage (LIKE orders) ON COMMIT DELETE ROWS`,
+  /** Same for the order changes: the columns an order.updated can alter, without NOT NULL constraints. */
+  prepareChangeStage:
+    `CREATE TEMP TABLE IF NOT EXISTS order_changes_stage ON COMMIT DELETE ROWS AS SELECT ${ORDER_CHANGE_COLUMNS.join(', ')} FROM orders WITH NO DATA`,
+  /** A change never clears what it leaves null (venue order id, reject reason, replacement). */
+  applyOrderChanges:
+    'UPDATE orders o SET ' +
+    ORDER_CHANGE_COLUMNS.filter((c) => c !== 'id')
+      .map((c) => (['venue_order_id', 'reject_reason', 'reject_detail', 'replaced_by_id'].includes(c) ? `${c} = COALESCE(s.${c}, o.${c})` : `${c} = s.${c}`))
+      .join(', ') +
+    ' FROM order_changes_stage s WHERE o.id = s.id AND o.last_seq < s.last_seq',
   upsertOrders:
     `INSERT INTO orders (${ORDER_COLUMNS.join(', ')}) SELECT ${ORDER_COLUMNS.join(', ')} FROM orders_stage ` +
     `ON CONFLICT (id) DO UPDATE SET ${setAll(ORDER_COLUMNS, ['id', 'first_seq'])} WHERE orders.last_seq < excluded.last_seq`,
@@ -271,6 +297,7 @@ export class BatchWriter {
   /** Once per connection, before the first batch. */
   async prepare(db: SqlSession): Promise<void> {
     await db.query(SQL.prepareSession);
+    await db.query(SQL.prepareChangeStage);
   }
 
   /** Creates the partitions for [from, to] (UTC months) unless known to exist. */
@@ -295,6 +322,7 @@ export class BatchWriter {
     if (b.audit.length > 0) copies.push({ table: AUDIT_TABLE, columns: AUDIT_COLUMNS, text: auditCopy(b.audit), rows: b.audit.length });
     add(CONFIG_VERSIONS, b.configVersions);
     add(ORDERS_STAGE, b.orders);
+    add(ORDER_CHANGES_STAGE, b.orderChanges);
     add(ORDER_EVENTS, b.orderEvents);
     add(FILLS, b.fills);
     add(POSITIONS, b.positions);
@@ -321,6 +349,7 @@ export class BatchWriter {
     for (const c of e.copies) {
       await tx.copyFrom(c.table, c.columns, c.text);
       if (c.table === ORDERS_STAGE.table) await tx.query(SQL.upsertOrders);
+      else if (c.table === ORDER_CHANGES_STAGE.table) await tx.query(SQL.applyOrderChanges);
     }
     if (e.instruments !== undefined) await tx.query(SQL.instruments, [e.instruments]);
     if (e.strategies !== undefined) await tx.query(SQL.strategies, [e.strategies]);

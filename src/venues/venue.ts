@@ -99,6 +99,33 @@ export interface ExecutionReportMsg {
   venueTs: string;
 }
 
+/**
+ * The answer to a mass cancel (FIX OrderMassCancelReport, MsgType r, with its NoAffectedOrders
+ * group): one message naming every order it cancelled, instead of one execution report each. Each
+ * affected order carries the execId the venue logged for its cancellation, so that reconciliation
+ * against the venue's execution history finds them all seen. A refused request (the venue does not
+ * offer mass cancel, or refuses this one) comes back as a cancelRejected execution report.
+ */
+export interface MassCancelReportMsg {
+  venue: string;
+  /** unique per venue, like an execId: a duplicate is the same report delivered twice */
+  reportId: string;
+  /** the MassCancelMsg this answers */
+  requestId: string;
+  account?: string;
+  symbol?: string;
+  affected: MassCancelAffectedOrder[];
+  venueTs: string;
+}
+
+export interface MassCancelAffectedOrder {
+  clOrdId: string;
+  venueOrderId: string;
+  execId: string;
+  /** quantity the venue had filled when it cancelled the order */
+  cumQty: string;
+}
+
 export interface QuoteMsg {
   type: 'quote';
   venue: string;
@@ -160,6 +187,8 @@ export type MarketDataMsg = QuoteMsg | TradeMsg | DepthSnapshotMsg | DepthUpdate
 
 export interface VenueListener {
   onExecutionReport(r: ExecutionReportMsg): void;
+  /** Venues that answer a mass cancel with one report (listeners that omit it get nothing). */
+  onMassCancelReport?(r: MassCancelReportMsg): void;
   onMarketData(m: MarketDataMsg): void;
   onConnectionChange?(venue: string, up: boolean): void;
 }

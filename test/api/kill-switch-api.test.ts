@@ -5,6 +5,8 @@ import { buildApi } from '../../src/api/server.js';
 import { UserDirectory } from '../../src/api/auth.js';
 import { twilioSignature } from '../../src/api/kill-routes.js';
 import { BulwarkNode } from '../../src/engine/node.js';
+import { Journal } from '../../src/engine/journal.js';
+import { join } from 'node:path';
 import { nodeConfig, tempDir } from '../helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -94,6 +96,14 @@ describe('kill switch channels', () => {
     // nothing open anywhere, and new orders are refused with KILL_SWITCH
     expect(node.kernel.oms.open.size).toBe(0);
     for (const v of node.simVenues) expect(await v.openOrders('FIRM-1')).toHaveLength(0);
+    // the venues confirmed with one mass cancel report each; reconciliation against their execution logs finds every cancellation seen
+    await node.journal.flush();
+    const massReports = [...Journal.read(join(t.dir, 'journal'))].filter((r) => r.payload.type === 'exec.massCancel');
+    expect(a.massCancels).toBeGreaterThan(0);
+    expect(massReports.map((r) => (r.payload as unknown as { r: { requestId: string } }).r.requestId).sort()).toEqual(Array.from({ length: a.massCancels }, (_, i) => `${a.id}-${i + 1}`));
+    const recon = await node.reconciler!.run('full');
+    expect(recon!.counts.missing_report ?? 0).toBe(0);
+    expect(recon!.counts.unknown_order ?? 0).toBe(0);
     const o = await app.inject({ method: 'POST', url: '/orders', payload: { symbol: 'AAPL', venue: 'SIMX', side: 'buy', type: 'limit', quantity: '1', price: '220', clientOrderId: 'after-kill', account: 'FIRM-1' } });
     expect(o.json()).toMatchObject({ status: 'Rejected', rejectReason: 'KILL_SWITCH' });
     const view = (await app.inject({ method: 'GET', url: '/kill-switch' })).json();

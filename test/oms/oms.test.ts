@@ -99,3 +99,40 @@ describe('order management', () => {
     expect(o).toMatchObject({ status: 'Rejected', rejectReason: 'VENUE_HALTED' });
   });
 });
+
+describe('mass cancel report', () => {
+  it('cancels each order it names once, flags a cumQty above what was booked, and ignores a duplicate or an unknown order', () => {
+    const h = new KernelHarness();
+    const a = h.order({ quantity: '10', price: '100' }).order!;
+    const b = h.order({ quantity: '10', price: '100' }).order!;
+    const c = h.order({ quantity: '10', price: '100' }).order!;
+    for (const o of [a, b, c]) h.ack(o);
+    h.fill(a, '4', '100');
+    const venue = a.venue;
+    const report = {
+      venue,
+      reportId: 'M1',
+      requestId: 'K1-1',
+      affected: [
+        { clOrdId: a.clOrdId, venueOrderId: 'V-a', execId: 'X-a', cumQty: '4' },
+        { clOrdId: b.clOrdId, venueOrderId: 'V-b', execId: 'X-b', cumQty: '1' },
+        { clOrdId: 'nobody', venueOrderId: 'V-n', execId: 'X-n', cumQty: '0' },
+      ],
+      venueTs: '1',
+    };
+    h.input({ type: 'exec.massCancel', r: report });
+    expect([a.status, b.status, c.status]).toEqual(['Canceled', 'Canceled', 'New']);
+    expect(a.filledQuantity).toBe(400_000_000n);
+    expect(h.kernel.oms.hasSeenExec(venue, 'X-a')).toBe(true);
+    expect(h.eventsOf('exec.anomaly').map((e) => e.orderId)).toEqual([b.id]);
+    expect(h.eventsOf('exec.ignored').map((e) => [e.execId, e.reason])).toEqual([['X-n', 'unknown_order']]);
+    const updates = h.eventsOf('order.updated').filter((e) => e.cause === 'venue mass cancel K1-1');
+    expect(updates.map((e) => [e.order.id, e.order.status, e.order.leavesQuantity])).toEqual([
+      [a.id, 'Canceled', '0'],
+      [b.id, 'Canceled', '0'],
+    ]);
+    h.input({ type: 'exec.massCancel', r: report });
+    expect(h.eventsOf('exec.ignored').map((e) => [e.execId, e.reason])).toEqual([['X-n', 'unknown_order'], ['M1', 'duplicate']]);
+    expect(h.eventsOf('order.updated').filter((e) => e.cause === 'venue mass cancel K1-1')).toHaveLength(2);
+  });
+});

@@ -74,6 +74,38 @@ describe('batch builder', () => {
     ]);
   });
 
+  it('merges order.updated changes onto the row of the same batch, and keeps changes to earlier orders apart', () => {
+    const b = new BatchBuilder(new ProjectionState(), 1, ZERO_HASH_HEX);
+    const created = {
+      id: 'O1', clOrdId: 'O1', clientOrderId: 'c1', account: 'A1', strategyId: 's1', traderId: null, symbol: 'AAPL', venue: 'X', side: 'buy',
+      type: 'limit', timeInForce: 'DAY', quantity: '10', price: '100.5', status: 'PendingNew', filledQuantity: '0', leavesQuantity: '10', averagePrice: null,
+      fees: '0', venueOrderId: null, rejectReason: null, rejectDetail: null, replacesId: null, replacedById: null, uncertain: false, createdTs: '1767225600000000000', updatedTs: '1767225600000000000',
+    };
+    const change = (id: string, status: string, extra: Record<string, unknown> = {}) => ({
+      id, status, filledQuantity: '4', leavesQuantity: status === 'Canceled' ? '0' : '6', averagePrice: '100.5', fees: '0.01', venueOrderId: null, uncertain: false, updatedTs: '1767225600000000009', ...extra,
+    });
+    b.add(entry(1, T0, 'event', { type: 'order.created', order: created, actor: { id: 's1', channel: 'strategy' } }));
+    b.add(entry(2, T0 + 1n, 'event', { type: 'order.updated', order: change('O1', 'PartiallyFilled', { venueOrderId: 'V1' }), from: 'New', cause: 'fill' }));
+    b.add(entry(3, T0 + 2n, 'event', { type: 'order.updated', order: change('O1', 'Canceled'), from: 'PendingCancel', cause: 'venue canceled' }));
+    b.add(entry(4, T0 + 3n, 'event', { type: 'order.updated', order: change('O0', 'PendingCancel', { venueOrderId: 'V0' }), from: 'New', cause: 'cancel' }));
+    b.add(entry(5, T0 + 4n, 'event', { type: 'order.updated', order: change('O0', 'Canceled', { rejectReason: 'X' }), from: 'PendingCancel', cause: 'venue canceled' }));
+    const batch = b.finish();
+    expect(batch.malformed).toEqual([]);
+    // O1 was created in this batch: one full row with the last state; the null venue order id of the later change keeps V1
+    expect(batch.orders.get('O1')).toMatchObject({ status: 'Canceled', is_open: false, filled_quantity: '4', leaves_quantity: '0', venue_order_id: 'V1', account: 'A1', first_seq: 1, last_seq: 3 });
+    expect(batch.orderChanges.has('O1')).toBe(false);
+    // O0 came earlier: one change row (an UPDATE), merged the same way
+    expect(batch.orderChanges.get('O0')).toMatchObject({ status: 'Canceled', is_open: false, venue_order_id: 'V0', reject_reason: 'X', last_seq: 5 });
+    expect(batch.orders.has('O0')).toBe(false);
+    expect(batch.orderEvents.map((e) => [e.seq, e.order_id, e.status, e.leaves_quantity])).toEqual([
+      [1, 'O1', 'PendingNew', '10'],
+      [2, 'O1', 'PartiallyFilled', '6'],
+      [3, 'O1', 'Canceled', '0'],
+      [4, 'O0', 'PendingCancel', '6'],
+      [5, 'O0', 'Canceled', '0'],
+    ]);
+  });
+
   it('refuses a gap in the sequence', () => {
     const b = new BatchBuilder(new ProjectionState(), 1, ZERO_HASH_HEX);
     expect(() => b.add(entry(2, T0, 'input', { type: 'timer' }))).toThrow(/expected seq 1/);

@@ -5,7 +5,7 @@ import { buildCalendars, buildInstrument, type Instrument } from '../../src/core
 import { ManualClock, NS_PER_MS, type Clock } from '../../src/core/time.js';
 import type { Side } from '../../src/core/types.js';
 import { defaultSimInstruments, SimMarket, SimVenue, type SimVenueOptions } from '../../src/venues/sim/index.js';
-import type { ExecutionReportMsg, MarketDataMsg, NewOrderMsg, VenueListener } from '../../src/venues/venue.js';
+import type { ExecutionReportMsg, MarketDataMsg, MassCancelReportMsg, NewOrderMsg, VenueListener } from '../../src/venues/venue.js';
 
 const NYSE: CalendarSpec = { id: 'XNYS', timezone: 'America/New_York', weekdays: [1, 2, 3, 4, 5], sessions: [{ open: '09:30', close: '16:00' }] };
 const calendars = buildCalendars([NYSE]);
@@ -221,6 +221,40 @@ describe('SimVenue: execution reports', () => {
     nomc.v.send({ type: 'massCancel', requestId: 'MC3' });
     flush();
     expect(nomc.rec.ers).toEqual([expect.objectContaining({ execType: 'cancelRejected', clOrdId: 'MC3', reason: 'UNSUPPORTED' })]);
+  });
+
+  it('answers a mass cancel with one report naming every order, to listeners that take it; each cancellation is still in its execution log', async () => {
+    const { v, rec, clock } = venue();
+    const mass: MassCancelReportMsg[] = [];
+    const both = new Recorder();
+    Object.assign(both, { onMassCancelReport: (r: MassCancelReportMsg) => mass.push(r) });
+    v.subscribe(both);
+    v.send(order({ clOrdId: 'a1', account: 'A', side: 'buy', quantity: '5', price: '99' }));
+    v.send(order({ clOrdId: 'a2', account: 'A', side: 'sell', quantity: '1', price: '101' }));
+    v.send(order({ clOrdId: 'b1', account: 'B', side: 'buy', quantity: '1', price: '99' }));
+    flush();
+    // a1 is partly filled first: its fill is a report of its own, ahead of the mass cancel report
+    v.submitHouseOrder('AAPL', { owner: 'house', side: 'sell', type: 'limit', tif: 'DAY', qty: parseDecimal('2'), price: parseDecimal('99') });
+    flush();
+    const since = clock.now();
+    rec.clear();
+    both.clear();
+    v.send({ type: 'massCancel', requestId: 'MC9', account: 'A' });
+    flush();
+    expect(both.ers).toEqual([]);
+    expect(mass).toHaveLength(1);
+    const r = mass[0]!;
+    expect(r).toMatchObject({ venue: 'SIMX', requestId: 'MC9', account: 'A' });
+    expect(r.affected.map((a) => [a.clOrdId, a.cumQty])).toEqual([
+      ['a1', '2'],
+      ['a2', '0'],
+    ]);
+    // the plain listener still gets one report each
+    expect(rec.ers.filter((e) => e.execType === 'canceled').map((e) => [e.clOrdId, e.execId])).toEqual(r.affected.map((a) => [a.clOrdId, a.execId]));
+    const log = await v.executionsSince('A', since);
+    expect(log.filter((e) => e.execType === 'canceled').map((e) => e.execId)).toEqual(r.affected.map((a) => a.execId));
+    expect(new Set([r.reportId, ...r.affected.map((a) => a.execId)]).size).toBe(3);
+    expect(v.book('AAPL').size).toBe(1); // b1 rests
   });
 });
 

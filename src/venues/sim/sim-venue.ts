@@ -19,6 +19,7 @@ import type {
   ExecutionReportMsg,
   MarketDataMsg,
   MassCancelMsg,
+  MassCancelReportMsg,
   NewOrderMsg,
   ReplaceMsg,
   StatusRequestMsg,
@@ -149,6 +150,8 @@ export class SimVenue implements VenueGateway, AgentPort {
   private readonly netPositions = new Map<string, Map<string, Qty>>();
   private orderSeq = 0;
   private execSeq = 0;
+  /** set while a mass cancel runs: its reports are logged one by one but delivered as one */
+  private collecting: ExecutionReportMsg[] | undefined;
   private tradeSeq = 0;
   private feedSeq = 0;
 
@@ -485,7 +488,7 @@ export class SimVenue implements VenueGateway, AgentPort {
       const er = this.bare('cancelRejected', String(cmd.requestId), cmd.symbol ?? '', 'buy', ts);
       er.reason = 'UNSUPPORTED';
       er.text = `${this.id} does not support mass cancel`;
-      this.emit(er, undefined);
+      this.emit(er, ts, undefined);
       return;
     }
     // one book operation per listing: each order gets its canceled report, the feed one update per level
@@ -498,7 +501,30 @@ export class SimVenue implements VenueGateway, AgentPort {
         ids.push(o.venueOrderId);
       }
     }
-    for (const [l, ids] of victims) this.apply(l, l.book.cancelMany(ids), ts);
+    // each cancellation is logged as the venue's own execution report; the client gets one report for all
+    const collected: ExecutionReportMsg[] = [];
+    this.collecting = collected;
+    try {
+      for (const [l, ids] of victims) this.apply(l, l.book.cancelMany(ids), ts);
+    } finally {
+      this.collecting = undefined;
+    }
+    const report: MassCancelReportMsg = {
+      venue: this.id,
+      reportId: `${this.id}-M${++this.execSeq}`,
+      requestId: String(cmd.requestId),
+      ...(cmd.account !== undefined ? { account: cmd.account } : {}),
+      ...(cmd.symbol !== undefined ? { symbol: cmd.symbol } : {}),
+      affected: collected.map((er) => ({ clOrdId: er.clOrdId, venueOrderId: er.venueOrderId!, execId: er.execId, cumQty: er.cumQty })),
+      venueTs: ts.toString(),
+    };
+    this.deliverMessage(
+      (l) => {
+        if (l.onMassCancelReport !== undefined) l.onMassCancelReport(report);
+        else for (const er of collected) l.onExecutionReport(er);
+      },
+      (l) => l.onMassCancelReport?.({ ...report }),
+    );
   }
 
   private onStatus(cmd: StatusRequestMsg, ts: Nanos): void {
@@ -621,7 +647,7 @@ export class SimVenue implements VenueGateway, AgentPort {
     er.lastPx = formatDecimal(price);
     er.fee = formatDecimal(fee);
     er.liquidity = liquidity;
-    this.emit(er, o.account, o);
+    this.emit(er, ts, o.account, o);
     if (leaves === 0n) {
       this.liveOrders.delete(o.venueOrderId);
       this.retire(o);
@@ -686,7 +712,7 @@ export class SimVenue implements VenueGateway, AgentPort {
     if (origClOrdId !== undefined) er.origClOrdId = origClOrdId;
     if (reason !== undefined) er.reason = reason;
     if (text !== undefined) er.text = text;
-    this.emit(er, o.account, o);
+    this.emit(er, ts, o.account, o);
   }
 
   private rejectRegistered(o: GatewayOrder, reason: string, text: string, ts: Nanos): void {
@@ -717,16 +743,16 @@ export class SimVenue implements VenueGateway, AgentPort {
     er.origClOrdId = cmd.origClOrdId;
     er.reason = reason;
     er.text = text;
-    this.emit(er, o?.account, o);
+    this.emit(er, ts, o?.account, o);
   }
 
   /** Records a report for reconciliation, then tries to deliver it. */
-  private emit(er: ExecutionReportMsg, account: string | undefined, o?: GatewayOrder): void {
+  private emit(er: ExecutionReportMsg, ts: Nanos, account: string | undefined, o?: GatewayOrder): void {
     if (account !== undefined) {
       this.store?.report(account, er, o === undefined ? undefined : this.persistable(o));
       let log = this.execLog.get(account);
       if (log === undefined) this.execLog.set(account, (log = { ts: [], reports: [] }));
-      log.ts.push(BigInt(er.venueTs));
+      log.ts.push(ts);
       log.reports.push(er);
       if (log.ts.length > this.historyLimit + (this.historyLimit >>> 2)) {
         const cut = log.ts.length - this.historyLimit;
@@ -734,7 +760,8 @@ export class SimVenue implements VenueGateway, AgentPort {
         log.reports.splice(0, cut);
       }
     }
-    this.deliverReport(er);
+    if (this.collecting !== undefined) this.collecting.push(er);
+    else this.deliverReport(er);
   }
 
   /** Keeps finished orders for status requests and duplicate detection, up to historyLimit. */
@@ -747,16 +774,23 @@ export class SimVenue implements VenueGateway, AgentPort {
 
   // ---- delivery ------------------------------------------------------------------------------
 
-  /** Applies the fault draws to one report on its way to the listeners. */
   private deliverReport(er: ExecutionReportMsg): void {
+    this.deliverMessage(
+      (l) => l.onExecutionReport(er),
+      (l) => l.onExecutionReport({ ...er }),
+    );
+  }
+
+  /** Applies the fault draws to one message (a report) on its way to the listeners. */
+  private deliverMessage(send: (l: VenueListener) => void, sendDuplicate: (l: VenueListener) => void): void {
     if (!this.isConnected) return;
     const f = this.currentFaults;
     if (f.dropReportProb > 0 && this.faultRng.next() < f.dropReportProb) return;
     const dup = f.duplicateReportProb > 0 && this.faultRng.next() < f.duplicateReportProb;
     const extraMs = f.delayReportProb > 0 && this.faultRng.next() < f.delayReportProb ? f.delayMs : 0;
     const deliver = (): void => {
-      for (const l of this.listeners) l.onExecutionReport(er);
-      if (dup) for (const l of this.listeners) l.onExecutionReport({ ...er });
+      for (const l of this.listeners) send(l);
+      if (dup) for (const l of this.listeners) sendDuplicate(l);
     };
     if (this.held !== undefined) {
       this.schedule(deliver, extraMs);
