@@ -15,6 +15,7 @@ const RECORDS = 1_000_000;
 /** Hard stop for the throughput phases, should the disk be far slower than expected. */
 const PHASE_DEADLINE_NS = 20e9;
 const LATENCY_SECONDS = 4;
+const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 
 /** A realistic new-order input of about 200 bytes of JSON. */
 function orderPayload(i: number): JournalPayload {
@@ -69,46 +70,78 @@ async function appendThroughput(dir: string, n: number, fsync: boolean) {
 }
 
 /**
+ * Brings a journal to the state a running node is in: the first segment (created empty, since no
+ * segment was prepared yet on a fresh journal) filled and sealed, and the active segment one that
+ * was pre-allocated in the background. Appends at full speed, slowing down near the roll so that
+ * the preparation can finish, then lets the disk settle.
+ */
+async function warmUp(j: Journal): Promise<number> {
+  let seq = 0;
+  const deadline = nowNs();
+  while (j.stats.preallocatedSegments < 1) {
+    if (sinceNs(deadline) > PHASE_DEADLINE_NS) throw new Error('warm-up: no pre-allocated segment within the deadline');
+    for (let k = 0; k < 2000; k++) {
+      seq++;
+      j.append('input', seq, T0 + BigInt(seq), orderPayload(seq));
+    }
+    await j.flush();
+    await sleep(j.stats.bytesWritten > 0.9 * DEFAULT_SEGMENT_BYTES ? 20 : 0);
+  }
+  await sleep(1000);
+  return seq;
+}
+
+/**
  * Offers `rate` records/s for `seconds` in 1 ms ticks (as a feed would deliver them, leaving the
  * event loop idle in between), stamping each append, and records the time until the journal
- * reports it durable (onDurable: the moment the engine may release its effects).
+ * reports it durable (onDurable: the moment the engine may release its effects). `warm` measures
+ * the steady state (see warmUp); otherwise a fresh journal's first segment.
  */
-async function durableLatency(dir: string, rate: number, seconds: number) {
+async function durableLatency(dir: string, rate: number, seconds: number, warm: boolean) {
   const j = await Journal.open(dir);
+  const first = warm ? await warmUp(j) : 0;
+  const before = j.stats;
   const rec = new LatencyRecorder();
   const max = Math.ceil(rate * seconds) + 1;
   const appendedAt = new Float64Array(max + 1);
   const start = nowNs();
-  let notified = 0;
+  let notified = first;
   j.onDurable((s) => {
     const now = sinceNs(start);
-    for (let k = notified + 1; k <= s; k++) rec.recordNs(now - appendedAt[k]!);
+    for (let k = notified + 1; k <= s; k++) rec.recordNs(now - appendedAt[k - first]!);
     notified = s;
   });
-  let seq = 0;
+  let n = 0;
   for (;;) {
     const elapsed = sinceNs(start);
     if (elapsed >= seconds * 1e9) break;
     const due = Math.min(max, Math.floor((elapsed * rate) / 1e9));
-    while (seq < due) {
-      seq++;
-      appendedAt[seq] = sinceNs(start);
-      j.append('input', seq, T0 + BigInt(seq), orderPayload(seq));
+    while (n < due) {
+      n++;
+      appendedAt[n] = sinceNs(start);
+      j.append('input', first + n, T0 + BigInt(first + n), orderPayload(first + n));
     }
     await sleep(1);
   }
   await j.flush();
   const stats = j.stats;
   await j.close();
-  return { summary: rec.summary(), records: seq, stats };
+  return { summary: rec.summary(), records: n, batches: stats.batches - before.batches, rolls: stats.preallocatedSegments - before.preallocatedSegments };
 }
 
 /**
  * What the device gives without the journal: one async write of `bytes` plus one fdatasync,
- * back to back, through the same libuv calls the flush loop uses.
+ * back to back, through the same libuv calls the flush loop uses. `overwrite` writes into a file
+ * zero-filled and synced beforehand (what a pre-allocated segment sees) instead of appending.
  */
-async function diskBaseline(dir: string, bytes: number, seconds: number) {
+async function diskBaseline(dir: string, bytes: number, seconds: number, overwrite: boolean) {
   const fd = fs.openSync(path.join(dir, 'baseline'), 'w');
+  if (overwrite) {
+    const zeros = Buffer.alloc(1024 * 1024);
+    for (let off = 0; off < DEFAULT_SEGMENT_BYTES; off += zeros.length) fs.writeSync(fd, zeros, 0, zeros.length, off);
+    fs.fsyncSync(fd);
+    await sleep(500);
+  }
   const rec = new LatencyRecorder();
   const buf = Buffer.alloc(bytes, 0x5a);
   let pos = 0;
@@ -120,6 +153,7 @@ async function diskBaseline(dir: string, bytes: number, seconds: number) {
       await new Promise<void>((resolve, reject) => fs.fdatasync(fd, (e) => (e ? reject(e) : resolve())));
       rec.recordNs(sinceNs(t));
       pos += bytes;
+      if (overwrite && pos + bytes > DEFAULT_SEGMENT_BYTES) pos = 0;
     }
   } finally {
     fs.closeSync(fd);
@@ -155,15 +189,25 @@ export async function benchJournal(): Promise<BenchResult> {
 
     // Latency first, on a quiet disk.
     const baselineDir = fresh();
-    Object.assign(metrics, latencyMetrics('disk_write_16k_fdatasync', await diskBaseline(baselineDir, 16 * 1024, 2)));
+    Object.assign(metrics, latencyMetrics('disk_write_16k_fdatasync', await diskBaseline(baselineDir, 16 * 1024, 2, false)));
     discard(baselineDir);
+    const overwriteDir = fresh();
+    Object.assign(metrics, latencyMetrics('disk_overwrite_16k_fdatasync', await diskBaseline(overwriteDir, 16 * 1024, 2, true)));
+    discard(overwriteDir);
     for (const rate of [50_000, 200_000]) {
       const d = fresh();
-      const lat = await durableLatency(d, rate, LATENCY_SECONDS);
+      const lat = await durableLatency(d, rate, LATENCY_SECONDS, true);
       discard(d);
       const label = `durable_at_${rate / 1000}k_per_s`;
       Object.assign(metrics, latencyMetrics(label, lat.summary));
-      metrics[`${label}_mean_batch_records`] = round(lat.records / lat.stats.batches, 1);
+      metrics[`${label}_mean_batch_records`] = round(lat.records / lat.batches, 1);
+      metrics[`${label}_rolls`] = lat.rolls;
+    }
+    {
+      const d = fresh();
+      const lat = await durableLatency(d, 50_000, LATENCY_SECONDS, false);
+      discard(d);
+      Object.assign(metrics, latencyMetrics('fresh_journal_durable_at_50k_per_s', lat.summary));
     }
 
     const tp = await appendThroughput(mainDir, RECORDS, true);
@@ -206,9 +250,14 @@ export async function benchJournal(): Promise<BenchResult> {
       metrics,
       notes:
         `Appends: one producer, ~${metrics.payload_json_bytes}-byte JSON payloads, CRC-32 + SHA-256 chain per record, ` +
-        'group commit with one writev + one fdatasync per batch (default 64 MiB segments). Durable latency: append ' +
-        `stamp to the onDurable callback at a steady offered load in 1 ms ticks for ${LATENCY_SECONDS} s; ` +
-        'disk_write_16k_fdatasync is the bare device (one write + fdatasync, no journal) for comparison. ' +
+        'group commit with one writev + one fdatasync per batch, up to 2 syncs in flight (default 64 MiB segments, ' +
+        'pre-allocated in the background). Durable latency: append ' +
+        `stamp to the onDurable callback at a steady offered load in 1 ms ticks for ${LATENCY_SECONDS} s, ` +
+        'in the steady state: after the first segment was filled and the journal rolled into a pre-allocated one ' +
+        '(_rolls = further rolls during the measurement); fresh_journal_* is the same 50k/s load on a new journal, whose ' +
+        'first segment is created empty (appends extend the file). ' +
+        'disk_write_16k_fdatasync is the bare device (one 16 KiB append + fdatasync, back to back, no journal), ' +
+        'disk_overwrite_16k_fdatasync the same into a zero-filled, synced file, for comparison. ' +
         'Reads and recovery run over the 1,000,000-record journal from a warm page cache; read_verify recomputes ' +
         'every SHA-256, read_noverify checks CRCs and seq only (replay right after open, which verified the chain). ' +
         'Targets: >= 200,000 appends/s, durable p99 < 2 ms, 1 M read < 3 s.',

@@ -149,7 +149,10 @@ export function listSegments(journalDir: string): SegmentInfo[] {
     const buf = Buffer.alloc(need);
     const fd = fs.openSync(path.join(journalDir, name), 'r');
     try {
-      if (fs.readSync(fd, buf, 0, need, 0) === need) firstTs = buf.readBigInt64LE(SEGMENT_HEADER_BYTES + RECORD_PREFIX_BYTES + 10);
+      // a pre-allocated active segment is zero-filled after its header: a zero length is no record yet
+      if (fs.readSync(fd, buf, 0, need, 0) === need && buf.readUInt32LE(SEGMENT_HEADER_BYTES) !== 0) {
+        firstTs = buf.readBigInt64LE(SEGMENT_HEADER_BYTES + RECORD_PREFIX_BYTES + 10);
+      }
     } finally {
       fs.closeSync(fd);
     }

@@ -9,9 +9,17 @@
  * docs/journal-format.md.
  *
  * Writing uses group commit: `append` only encodes into an in-memory batch and returns, so the
- * hot path never waits. A flush loop writes the batch with one `writev` and one `fdatasync` while
- * the next batch accumulates: when the disk is slow, batches grow instead of latency exploding.
- * Callers learn durability through `durableSeq`, `whenDurable` and `onDurable`.
+ * hot path never waits. A flush loop writes the batch with one `writev` and starts its
+ * `fdatasync`; while that sync is in flight the next batch is written and its sync started too
+ * (a bounded pipeline), and batches are reported durable strictly in order. When the disk is
+ * slow, batches grow instead of latency exploding. Callers learn durability through
+ * `durableSeq`, `whenDurable` and `onDurable`.
+ *
+ * Segments are pre-allocated: once the active segment is an eighth full, the next segment's file
+ * is created, zero-filled and synced in the background (paced by the journal's own write rate),
+ * and a roll moves it into place (link, unlink), so steady-state writes overwrite allocated
+ * blocks and a sync has no file size or extent to commit. The active segment therefore ends in
+ * zeros; sealing truncates it to its data.
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -92,6 +100,28 @@ const CHUNK_BYTES = 1024 * 1024;
 const MAX_FREE_CHUNKS = 8;
 /** Linux IOV_MAX: most buffers one writev accepts. */
 const IOV_MAX = 1024;
+/** Batches whose fdatasync may be in flight at once (see JournalOptions.syncsInFlight). */
+const DEFAULT_SYNCS_IN_FLIGHT = 2;
+const MAX_SYNCS_IN_FLIGHT = 8;
+/**
+ * The next segment, zero-filled ahead of use. Its name does not match the segment pattern (nor
+ * end in `.seg`), so nothing but the writer ever sees it; open removes a leftover one.
+ */
+export const PREPARED_SEGMENT_NAME = 'next-segment.prep';
+/**
+ * Zero-fill in writes of this size, each synced on its own (one big flush would hold up the
+ * journal's syncs behind it), pausing in between.
+ */
+const PREPARE_CHUNK_BYTES = 1024 * 1024;
+/**
+ * Pacing: the zero-fill may run ahead of the journal by this much, then writes at most
+ * PREPARE_PACE bytes per byte the journal writes. Started at an eighth of the segment, it is done
+ * by about half (so a roll never waits), and a slow disk is never handed a burst of zeros.
+ */
+const PREPARE_HEAD_START_BYTES = 4 * 1024 * 1024;
+const PREPARE_PACE = 2;
+/** Start preparing the next segment once the active one holds this fraction of segmentBytes. */
+const PREPARE_AT_FRACTION = 1 / 8;
 
 /** One-shot hashing (Node >= 20.12) costs about half of createHash() for a record-sized input. */
 function sha256(data: Buffer): Buffer {
@@ -222,7 +252,9 @@ function frameProblem(code: number): string {
  * or zeros to the end of the file) from damage in the middle of the journal.
  */
 function hasValidFrameAfter(buf: Buffer, from: number, end: number): boolean {
-  for (let o = from; o + RECORD_PREFIX_BYTES + RECORD_BODY_FIXED_BYTES <= end; o++) {
+  // A frame holds a non-zero version byte, so none starts in a run of zeros reaching the end.
+  const lastStart = nonZeroEnd(buf, from);
+  for (let o = from; o < lastStart && o + RECORD_PREFIX_BYTES + RECORD_BODY_FIXED_BYTES <= end; o++) {
     const len = buf.readUInt32LE(o);
     if (len < RECORD_BODY_FIXED_BYTES || len > end - o - RECORD_PREFIX_BYTES) continue;
     const b = o + RECORD_PREFIX_BYTES;
@@ -234,9 +266,43 @@ function hasValidFrameAfter(buf: Buffer, from: number, end: number): boolean {
   return false;
 }
 
-function isAllZero(buf: Buffer): boolean {
-  for (let i = 0; i < buf.length; i++) if (buf[i] !== 0) return false;
+const ZERO_BLOCK: Buffer = Buffer.alloc(64 * 1024);
+
+/** Whether buf[from, to) is all zero bytes (memcmp against a zero block, not a byte loop). */
+function isZeroRange(buf: Buffer, from: number, to: number): boolean {
+  for (let o = from; o < to; o += ZERO_BLOCK.length) {
+    const n = Math.min(ZERO_BLOCK.length, to - o);
+    if (buf.compare(ZERO_BLOCK, 0, n, o, o + n) !== 0) return false;
+  }
   return true;
+}
+
+function isAllZero(buf: Buffer): boolean {
+  return isZeroRange(buf, 0, buf.length);
+}
+
+/**
+ * Whether the data of a segment ends at `off`: a record boundary from which every remaining byte
+ * is zero. Only the last (active, pre-allocated) segment may end this way.
+ */
+function isZeroTail(buf: Buffer, off: number): boolean {
+  if (off >= buf.length) return false;
+  if (buf.length - off >= 4 && buf.readUInt32LE(off) !== 0) return false;
+  return isZeroRange(buf, off, buf.length);
+}
+
+/** Offset just past the last non-zero byte at or after `from` (`from` when there is none). */
+function nonZeroEnd(buf: Buffer, from: number): number {
+  let end = buf.length;
+  while (end > from) {
+    const start = Math.max(from, end - ZERO_BLOCK.length);
+    if (buf.compare(ZERO_BLOCK, 0, end - start, start, end) !== 0) {
+      while (buf[end - 1] === 0) end--;
+      return end;
+    }
+    end = start;
+  }
+  return from;
 }
 
 function parsePayload(buf: Buffer, start: number, end: number): JournalPayload | undefined {
@@ -293,7 +359,7 @@ type ScanResult =
  * Validates one segment held in memory against the chain so far and advances the chain. Used by
  * recovery (open) and by verifyJournal; the reader has its own loop so that it can yield.
  */
-function scanSegment(buf: Buffer, seg: SegmentFile, chain: ChainState, checkPayload: boolean): ScanResult {
+function scanSegment(buf: Buffer, seg: SegmentFile, chain: ChainState, checkPayload: boolean, zeroTailOk: boolean): ScanResult {
   const header = decodeSegmentHeader(buf, seg.firstSeq);
   if (typeof header === 'string') {
     return { ok: false, stage: 'header', seq: chain.nextSeq, offset: 0, reason: header, records: 0 };
@@ -319,6 +385,7 @@ function scanSegment(buf: Buffer, seg: SegmentFile, chain: ChainState, checkPayl
   let off = SEGMENT_HEADER_BYTES;
   let records = 0;
   while (off < end) {
+    if (zeroTailOk && buf[off] === 0 && isZeroTail(buf, off)) return { ok: true, records, end: off };
     let len = frameLength(buf, off, end);
     const b = off + RECORD_PREFIX_BYTES;
     let hash: Buffer | undefined;
@@ -396,6 +463,28 @@ const openFd = promisify(fs.open);
 const closeFd = promisify(fs.close);
 const ftruncateFd = promisify(fs.ftruncate);
 const fsyncFd = promisify(fs.fsync);
+const fdatasyncFd = promisify(fs.fdatasync);
+const writeFd = (fd: number, buf: Buffer, length: number, position: number): Promise<number> =>
+  new Promise((resolve, reject) => {
+    fs.write(fd, buf, 0, length, position, (err, written) => (err ? reject(err) : resolve(written)));
+  });
+
+const linkPath = promisify(fs.link);
+/** Source of the prepared segment's zeros; only ever read. */
+const PREPARE_ZEROS: Buffer = Buffer.alloc(PREPARE_CHUNK_BYTES);
+
+/** A timer wait between zero-fill chunks, so the preparation trickles rather than floods. */
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Closes a segment's write descriptor and its extra sync descriptors. */
+async function closeSegmentFds(seg: WriterSegment): Promise<void> {
+  const fds = seg.syncFds.includes(seg.fd!) ? seg.syncFds : [seg.fd!, ...seg.syncFds];
+  seg.fd = undefined;
+  seg.syncFds = [];
+  for (const fd of fds) await closeFd(fd);
+}
 
 /** Makes creations, removals and truncations in `dir` durable (Linux: fsync on the directory). */
 async function fsyncDir(dir: string): Promise<void> {
@@ -420,6 +509,17 @@ export interface JournalOptions {
   maxPendingBytes?: number;
   /** Write/sync implementation, for tests and fault injection. */
   io?: JournalIo;
+  /**
+   * Batches whose fdatasync may be in flight at once (1 to 8, default 2): while one batch syncs,
+   * the next is written and its sync started. Durability is still reported strictly in order.
+   * 1 is the strictly serial write-sync-write-sync loop.
+   */
+  syncsInFlight?: number;
+  /**
+   * Prepare the next segment ahead of time (created, zero-filled to segmentBytes and synced in the
+   * background) so that writes overwrite allocated blocks. Default true; ignored without fsync.
+   */
+  preallocate?: boolean;
 }
 
 /** Reported by open when a torn tail was cut away, so the caller can journal the repair. */
@@ -441,6 +541,8 @@ export interface JournalStats {
   syncs: number;
   bytesWritten: number;
   largestBatchRecords: number;
+  /** Segments started in a pre-allocated (zero-filled) file rather than created empty. */
+  preallocatedSegments: number;
 }
 
 export type DurableListener = (seq: number) => void;
@@ -453,9 +555,33 @@ interface WriterSegment {
   /** Logical size including bytes not yet written. */
   size: number;
   records: number;
+  /** Writes go here. */
   fd: number | undefined;
+  /**
+   * Descriptors the pipelined syncs rotate over (fd first), so each in-flight fdatasync has its
+   * own open file description: Linux reports a writeback error once per description, and two
+   * concurrent syncs on one descriptor could otherwise see it only in the later one.
+   */
+  syncFds: number[];
+  /** Bytes the file holds on disk (data plus a zero tail when pre-allocated). */
+  allocated: number;
   /** Read-only: the next append must start a new segment. */
   sealed: boolean;
+}
+
+/** A written batch whose fdatasync is in flight or which waits for an earlier batch's. */
+interface Commit {
+  lastSeq: number;
+  bytes: number;
+  synced: boolean;
+}
+
+/** The next segment file being zero-filled, or ready. */
+interface PreparedSegment {
+  path: string;
+  size: number;
+  ready: boolean;
+  done: Promise<void>;
 }
 
 /** Bytes for one segment within one batch: contiguous from `position`. */
@@ -490,6 +616,8 @@ export class Journal {
   private readonly fsync: boolean;
   private readonly maxPendingBytes: number;
   private readonly io: JournalIo;
+  private readonly syncsInFlight: number;
+  private readonly preallocate: boolean;
 
   private state: 'open' | 'closing' | 'closed' = 'open';
   private failure: JournalWriteError | undefined;
@@ -520,6 +648,17 @@ export class Journal {
   private flushLoopRunning: Promise<void> | undefined;
   private closePromise: Promise<void> | undefined;
 
+  /** Written batches not yet reported durable, in batch order. */
+  private commits: Commit[] = [];
+  /** Number of commits started, to pick each one's sync descriptor. */
+  private commitNo = 0;
+  /** Syncs in flight, so close can wait for them before closing their descriptors. */
+  private readonly syncing = new Set<Promise<void>>();
+  /** Woken when a sync settles (the flush loop waiting for a free pipeline slot). */
+  private syncSettled: (() => void) | undefined;
+  private prepared: PreparedSegment | undefined;
+  private prepareStopped = false;
+
   private waiters: Waiter[] = [];
   private waitHead = 0;
   private readonly durableListeners = new Set<DurableListener>();
@@ -533,6 +672,7 @@ export class Journal {
     syncs: 0,
     bytesWritten: 0,
     largestBatchRecords: 0,
+    preallocatedSegments: 0,
   };
 
   private constructor(dir: string, opts: Required<JournalOptions>, recovered: RecoveredState) {
@@ -541,6 +681,8 @@ export class Journal {
     this.fsync = opts.fsync;
     this.maxPendingBytes = opts.maxPendingBytes;
     this.io = opts.io;
+    this.syncsInFlight = opts.syncsInFlight;
+    this.preallocate = opts.preallocate && opts.fsync;
     this.lastSeqValue = recovered.lastSeq;
     this.lastHashValue = recovered.lastHash;
     this.durableSeqValue = recovered.lastSeq;
@@ -736,13 +878,18 @@ export class Journal {
       await this.flush();
       await this.flushLoopRunning;
     } finally {
-      const fd = this.writing?.fd;
-      if (fd !== undefined) {
-        this.writing!.fd = undefined;
-        await closeFd(fd);
+      this.prepareStopped = true;
+      try {
+        // After a failure, syncs may still be running on the descriptors about to be closed.
+        await Promise.allSettled([...this.syncing]);
+        await this.flushLoopRunning?.catch(() => {});
+        await this.discardPrepared();
+        const seg = this.writing;
+        if (seg !== undefined && seg.fd !== undefined) await closeSegmentFds(seg);
+      } finally {
+        this.state = 'closed';
+        openDirs.delete(this.dir);
       }
-      this.state = 'closed';
-      openDirs.delete(this.dir);
     }
   }
 
@@ -774,6 +921,8 @@ export class Journal {
       size: SEGMENT_HEADER_BYTES,
       records: 0,
       fd: undefined,
+      syncFds: [],
+      allocated: 0,
       sealed: false,
     };
     this.curPart = { seg, position: 0, slices: [encodeSegmentHeader(firstSeq, this.lastHashValue)] };
@@ -792,9 +941,10 @@ export class Journal {
   }
 
   /**
-   * Writes batches until none is pending. The "nothing left" check and clearing
-   * flushLoopRunning happen in the same synchronous step, so an append can never slip in between
-   * and be left waiting for a loop that already ended.
+   * Writes batches until none is pending, starting each one's sync without waiting for it (up to
+   * syncsInFlight at once). The "nothing left" check and clearing flushLoopRunning happen in the
+   * same synchronous step, so an append can never slip in between and be left waiting for a loop
+   * that already ended. Syncs still in flight when the loop ends report durability on their own.
    */
   private async flushLoop(): Promise<void> {
     try {
@@ -802,6 +952,10 @@ export class Journal {
         if (this.parts.length === 0 || this.failure !== undefined) {
           this.flushLoopRunning = undefined;
           return;
+        }
+        if (this.commits.length >= this.syncsInFlight) {
+          await new Promise<void>((resolve) => (this.syncSettled = resolve));
+          continue;
         }
         await this.writeBatch();
       }
@@ -823,29 +977,167 @@ export class Journal {
     this.batchRecords = 0;
     this.batchBytes = 0;
 
+    // A roll is a barrier: the sealed segment's descriptors may be closed only once no sync runs
+    // on them, and the new segment's records count only after everything before them.
+    if (parts.some((p) => p.seg !== this.writing)) {
+      await this.drainSyncs();
+      if (this.failure !== undefined) return;
+    }
     let created = false;
     for (const part of parts) {
       const seg = part.seg;
       if (seg !== this.writing) {
         if (this.writing !== undefined) await this.seal(this.writing);
         if (seg.fd === undefined) {
-          seg.fd = await openFd(seg.path, 'wx', 0o644);
+          await this.createSegmentFile(seg);
           created = true;
         }
         this.writing = seg;
       }
+      // Before this journal's first write to the segment, so each description sees every error.
+      if (this.fsync && seg.syncFds.length < this.syncsInFlight) await this.openSyncFds(seg);
       await this.writeFully(seg.fd!, part.slices, part.position);
     }
-    if (this.fsync) {
-      await this.io.fdatasync(this.writing!.fd!);
-      this.statsValue.syncs++;
-      // A new segment's records are durable only once its directory entry is.
-      if (created) await fsyncDir(this.dir);
-    }
+    // Written: the encoding chunks behind this batch may be reused (the sync does not read them).
+    this.recycleChunks(batchNo);
     this.statsValue.batches++;
     if (records > this.statsValue.largestBatchRecords) this.statsValue.largestBatchRecords = records;
-    this.markDurable(lastSeq, bytes);
-    this.recycleChunks(batchNo);
+    const seg = this.writing!;
+    const commit: Commit = { lastSeq, bytes, synced: false };
+    this.commits.push(commit);
+    const commitNo = this.commitNo++;
+    if (!this.fsync) {
+      commit.synced = true;
+      this.completeCommits();
+    } else if (created) {
+      // A new segment's records are durable only once its directory entry is: no pipelining here.
+      await this.io.fdatasync(seg.fd!);
+      this.statsValue.syncs++;
+      await fsyncDir(this.dir);
+      commit.synced = true;
+      this.completeCommits();
+    } else {
+      const fd = seg.syncFds[commitNo % seg.syncFds.length]!;
+      const sync: Promise<void> = this.io.fdatasync(fd).then(
+        () => {
+          this.syncing.delete(sync);
+          this.statsValue.syncs++;
+          commit.synced = true;
+          this.completeCommits();
+          this.wakeFlushLoop();
+        },
+        (err: unknown) => {
+          this.syncing.delete(sync);
+          this.fail(err);
+          this.wakeFlushLoop();
+        },
+      );
+      this.syncing.add(sync);
+    }
+    if (this.preallocate && this.prepared === undefined && !this.prepareStopped && seg.size >= this.segmentBytes * PREPARE_AT_FRACTION) {
+      this.prepareNextSegment();
+    }
+  }
+
+  private wakeFlushLoop(): void {
+    const wake = this.syncSettled;
+    this.syncSettled = undefined;
+    wake?.();
+  }
+
+  /** Reports the synced prefix of the pipeline durable, in one step. Nothing after a failure. */
+  private completeCommits(): void {
+    if (this.failure !== undefined) return;
+    const c = this.commits;
+    let n = 0;
+    let bytes = 0;
+    while (n < c.length && c[n]!.synced) bytes += c[n++]!.bytes;
+    if (n === 0) return;
+    const seq = c[n - 1]!.lastSeq;
+    this.commits = n === c.length ? [] : c.slice(n);
+    this.markDurable(seq, bytes);
+  }
+
+  /** Waits until no sync is in flight (each one settled, successfully or not). */
+  private async drainSyncs(): Promise<void> {
+    while (this.syncing.size > 0) await Promise.allSettled([...this.syncing]);
+  }
+
+  private async openSyncFds(seg: WriterSegment): Promise<void> {
+    if (seg.syncFds.length === 0) seg.syncFds.push(seg.fd!);
+    while (seg.syncFds.length < this.syncsInFlight) seg.syncFds.push(await openFd(seg.path, 'r+'));
+  }
+
+  /** The new segment's file: the prepared zero-filled one moved into place, else a new empty one. */
+  private async createSegmentFile(seg: WriterSegment): Promise<void> {
+    const prep = this.prepared;
+    if (prep !== undefined && prep.ready) {
+      this.prepared = undefined;
+      // link + unlink rather than rename: never replaces an existing segment of that name.
+      await linkPath(prep.path, seg.path);
+      await fsp.unlink(prep.path);
+      seg.fd = await openFd(seg.path, 'r+');
+      seg.allocated = prep.size;
+      this.statsValue.preallocatedSegments++;
+    } else {
+      seg.fd = await openFd(seg.path, 'wx', 0o644);
+      seg.allocated = 0;
+    }
+    seg.syncFds = [seg.fd];
+  }
+
+  /**
+   * Creates the next segment's file in the background: zero-filled to segmentBytes and synced,
+   * in paced chunks so that the active segment's syncs do not queue behind one big flush. Off
+   * the hot path; a failure only means the next roll creates an empty file as before.
+   */
+  private prepareNextSegment(): void {
+    const file = path.join(this.dir, PREPARED_SEGMENT_NAME);
+    const size = this.segmentBytes;
+    const prep: PreparedSegment = { path: file, size, ready: false, done: Promise.resolve() };
+    this.prepared = prep;
+    prep.done = (async () => {
+      let fd: number | undefined;
+      try {
+        fd = await openFd(file, 'w', 0o644);
+        const journalStart = this.statsValue.bytesWritten;
+        for (let off = 0; off < size; ) {
+          while (!this.prepareStopped && off > PREPARE_HEAD_START_BYTES + PREPARE_PACE * (this.statsValue.bytesWritten - journalStart)) {
+            await pause(10);
+          }
+          if (this.prepareStopped) break;
+          const n = Math.min(PREPARE_CHUNK_BYTES, size - off);
+          const written = await writeFd(fd, PREPARE_ZEROS, n, off);
+          if (written <= 0) throw new Error(`write of zeros returned ${written}`);
+          off += written;
+          await fdatasyncFd(fd);
+          await pause(1);
+        }
+        if (!this.prepareStopped) {
+          // fsync, not fdatasync: the size and block allocation are the point.
+          await fsyncFd(fd);
+          prep.ready = true;
+        }
+      } catch {
+        // Disabled from now on: the journal works without it, and the real writes will surface
+        // whatever the disk's problem is.
+        this.prepareStopped = true;
+      } finally {
+        if (fd !== undefined) await closeFd(fd).catch(() => {});
+        if (!prep.ready) {
+          await fsp.rm(file, { force: true }).catch(() => {});
+          if (this.prepared === prep) this.prepared = undefined;
+        }
+      }
+    })();
+  }
+
+  private async discardPrepared(): Promise<void> {
+    const prep = this.prepared;
+    if (prep === undefined) return;
+    await prep.done;
+    this.prepared = undefined;
+    await fsp.rm(prep.path, { force: true });
   }
 
   private recycleChunks(writtenBatch: number): void {
@@ -877,16 +1169,23 @@ export class Journal {
     }
   }
 
-  /** A full segment: sync it, close it, make it read-only. */
+  /**
+   * A full segment: sync it, cut a pre-allocated file's zero tail (a sealed segment ends at its
+   * last record) and make that durable, close it, make it read-only.
+   */
   private async seal(seg: WriterSegment): Promise<void> {
     const fd = seg.fd!;
     if (this.fsync) {
       await this.io.fdatasync(fd);
       this.statsValue.syncs++;
     }
-    seg.fd = undefined;
+    if (seg.allocated > seg.size) {
+      await ftruncateFd(fd, seg.size);
+      if (this.fsync) await fsyncFd(fd);
+    }
+    seg.allocated = seg.size;
     seg.sealed = true;
-    await closeFd(fd);
+    await closeSegmentFds(seg);
     await fsp.chmod(seg.path, 0o444);
   }
 
@@ -930,6 +1229,7 @@ export class Journal {
       { cause },
     );
     this.failure = error;
+    this.prepareStopped = true;
     const pending = this.waiters.slice(this.waitHead);
     this.waiters = [];
     this.waitHead = 0;
@@ -1002,11 +1302,15 @@ export class Journal {
       }
 
       const end = buf.length;
+      // The last segment may be the active one, pre-allocated: its data ends where, at a record
+      // boundary, only zeros remain.
+      const isLastSegment = i === segments.length - 1;
       let off = SEGMENT_HEADER_BYTES;
       // The unverified path inspects the next frame early; remember it to avoid a second CRC.
       let knownOff = -1;
       let knownLen = 0;
       while (off < end) {
+        if (isLastSegment && buf[off] === 0 && isZeroTail(buf, off)) break;
         const b = off + RECORD_PREFIX_BYTES;
         let len: number;
         let hash: Buffer | undefined;
@@ -1090,7 +1394,18 @@ function resolveOptions(o: JournalOptions): Required<JournalOptions> {
   if (!Number.isSafeInteger(maxPendingBytes) || maxPendingBytes < 1) {
     throw new RangeError(`journal maxPendingBytes must be a positive integer, got ${maxPendingBytes}`);
   }
-  return { segmentBytes, maxPendingBytes, fsync: o.fsync ?? true, io: o.io ?? nodeJournalIo };
+  const syncsInFlight = o.syncsInFlight ?? DEFAULT_SYNCS_IN_FLIGHT;
+  if (!Number.isSafeInteger(syncsInFlight) || syncsInFlight < 1 || syncsInFlight > MAX_SYNCS_IN_FLIGHT) {
+    throw new RangeError(`journal syncsInFlight must be an integer from 1 to ${MAX_SYNCS_IN_FLIGHT}, got ${syncsInFlight}`);
+  }
+  return {
+    segmentBytes,
+    maxPendingBytes,
+    fsync: o.fsync ?? true,
+    io: o.io ?? nodeJournalIo,
+    syncsInFlight,
+    preallocate: o.preallocate ?? true,
+  };
 }
 
 /**
@@ -1098,18 +1413,21 @@ function resolveOptions(o: JournalOptions): Required<JournalOptions> {
  * of the last segment may be damaged (a torn write); it is cut away and reported.
  */
 async function recover(dir: string, fsync: boolean): Promise<RecoveredState> {
+  // A segment prepared but never used (or half zero-filled) when the process stopped. It holds no
+  // record; if a roll had already linked it into place, that name is a segment and scanned below.
+  await fsp.rm(path.join(dir, PREPARED_SEGMENT_NAME), { force: true });
   const segments = toSegmentFiles(dir, await fsp.readdir(dir));
   const chain: ChainState = { nextSeq: 1, lastHash: ZERO_HASH };
   let repaired: JournalRepair | undefined;
-  let last: { seg: SegmentFile; size: number; records: number } | undefined;
+  let last: { seg: SegmentFile; size: number; records: number; allocated: number } | undefined;
 
   for (let i = 0; i < segments.length; i++) {
     const seg = segments[i]!;
     const isLast = i === segments.length - 1;
     const buf = await fsp.readFile(seg.path);
-    const r = scanSegment(buf, seg, chain, false);
+    const r = scanSegment(buf, seg, chain, false, isLast);
     if (r.ok) {
-      last = { seg, size: r.end, records: r.records };
+      last = { seg, size: r.end, records: r.records, allocated: buf.length };
       continue;
     }
     if (isLast && r.stage === 'header' && (buf.length < SEGMENT_HEADER_BYTES || isAllZero(buf))) {
@@ -1127,8 +1445,9 @@ async function recover(dir: string, fsync: boolean): Promise<RecoveredState> {
       } finally {
         await closeFd(fd);
       }
+      // A pre-allocated segment loses its zero tail here too; it fills by appending until the roll.
       repaired = { segment: seg.name, offset: r.offset, droppedBytes: buf.length - r.offset, seq: r.seq, reason: `torn tail: ${r.reason}` };
-      last = { seg, size: r.offset, records: r.records };
+      last = { seg, size: r.offset, records: r.records, allocated: r.offset };
       break;
     }
     const where = r.stage === 'frame' && isLast ? ' (valid records follow, so this is not a torn tail)' : '';
@@ -1147,7 +1466,16 @@ async function recover(dir: string, fsync: boolean): Promise<RecoveredState> {
       await fsp.chmod(last.seg.path, 0o644);
       writable = true;
     }
-    active = { name: last.seg.name, path: last.seg.path, size: last.size, records: last.records, fd: undefined, sealed: !writable };
+    active = {
+      name: last.seg.name,
+      path: last.seg.path,
+      size: last.size,
+      records: last.records,
+      fd: undefined,
+      syncFds: [],
+      allocated: last.allocated,
+      sealed: !writable,
+    };
     if (writable) {
       const fd = await openFd(last.seg.path, 'r+');
       try {
@@ -1162,6 +1490,7 @@ async function recover(dir: string, fsync: boolean): Promise<RecoveredState> {
         throw e;
       }
       active.fd = fd;
+      active.syncFds = [fd];
     } else if (fsync) {
       await fsyncDir(dir);
     }
@@ -1192,8 +1521,9 @@ export type JournalVerification =
 export function verifyJournal(dir: string): JournalVerification {
   const segments = toSegmentFiles(dir, fs.readdirSync(dir));
   const chain: ChainState = { nextSeq: 1, lastHash: ZERO_HASH };
-  for (const seg of segments) {
-    const r = scanSegment(fs.readFileSync(seg.path), seg, chain, true);
+  for (let i = 0; i < segments.length; i++) {
+    const seg = segments[i]!;
+    const r = scanSegment(fs.readFileSync(seg.path), seg, chain, true, i === segments.length - 1);
     if (!r.ok) return { ok: false, firstBadSeq: r.seq, reason: r.reason, segment: seg.name, offset: r.offset };
   }
   return { ok: true, lastSeq: chain.nextSeq - 1 };
