@@ -3,6 +3,7 @@
  * docs/benchmarks.md can quote, and HDR-histogram latency recording (record in nanoseconds,
  * report microseconds at p50 / p99 / p99.9).
  */
+import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import hdr from 'hdr-histogram-js';
 import type { Histogram } from 'hdr-histogram-js';
@@ -115,6 +116,41 @@ export function machineInfo(): Record<string, string | number> {
     node: process.version,
     platform: `${os.platform()} ${os.release()}`,
   };
+}
+
+/**
+ * A speed check of the machine itself, taken with every run: the same two small jobs the hot path
+ * does most (JSON.stringify of a ~260-byte event, SHA-256 of a ~300-byte record), median of nine
+ * rounds. A shared VM's speed varies by several times from one day to the next; this says which
+ * kind of day a section was measured on, so figures from different runs can be compared.
+ */
+export function speedCheck(): { stringifyNs: number; sha256Ns: number } {
+  const event = {
+    type: 'order.updated',
+    order: { id: 'O1234567', status: 'Canceled', filledQuantity: '0', leavesQuantity: '0', averagePrice: null, fees: '0', venueOrderId: 'SIMX-1234567', uncertain: false, updatedTs: '1795848453815296016' },
+    from: 'PendingCancel',
+    cause: 'venue mass cancel K1-1',
+  };
+  const body = Buffer.alloc(300, 7);
+  const n = 20_000;
+  const med = (fn: () => void): number => {
+    const rounds: number[] = [];
+    for (let r = 0; r < 9; r++) {
+      const t = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) fn();
+      rounds.push(Number(process.hrtime.bigint() - t) / n);
+    }
+    return round(rounds.sort((a, b) => a - b)[4]!, 0);
+  };
+  let sink = 0;
+  const stringifyNs = med(() => {
+    sink += JSON.stringify(event).length;
+  });
+  const sha256Ns = med(() => {
+    sink += createHash('sha256').update(body).digest()[0]!;
+  });
+  if (sink < 0) throw new Error('unreachable');
+  return { stringifyNs, sha256Ns };
 }
 
 export function formatResult(r: BenchResult): string {

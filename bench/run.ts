@@ -3,7 +3,7 @@
  * the machine. Figures in the docs come only from here, never from timed assertions in tests.
  */
 import { writeFileSync, readFileSync, existsSync } from 'node:fs';
-import { formatResult, machineInfo, type BenchResult } from './harness.js';
+import { formatResult, machineInfo, speedCheck, type BenchResult } from './harness.js';
 
 const BENCHES: Record<string, () => Promise<BenchResult>> = {
   risk: async () => (await import('./risk.bench.js')).benchRisk(),
@@ -28,6 +28,8 @@ async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
   for (const w of wanted) if (!BENCHES[w]) throw new Error(`unknown benchmark "${w}" (known: ${Object.keys(BENCHES).join(', ')})`);
   const names = wanted.length ? wanted : Object.keys(BENCHES);
+  const speed = speedCheck();
+  process.stderr.write(`speed check: JSON.stringify ${speed.stringifyNs} ns, SHA-256 ${speed.sha256Ns} ns\n`);
   const results: BenchResult[] = [];
   for (const n of names) {
     process.stderr.write(`bench ${n} ...\n`);
@@ -44,12 +46,15 @@ async function main(): Promise<void> {
   const previous = existsSync(doc) ? readFileSync(doc, 'utf8') : '';
   const sections = new Map<string, string>();
   for (const block of previous.split(/\n(?=## )/).slice(1)) sections.set(block.split('\n')[0]!, block.trim());
-  for (const r of results) sections.set(`## ${r.name}`, `${formatResult(r)}\n\n_Run ${stamp} on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform}._`);
+  for (const r of results) sections.set(`## ${r.name}`, `${formatResult(r)}\n\n_Run ${stamp} on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform}; speed check: JSON.stringify of a 260-byte event ${speed.stringifyNs} ns, SHA-256 of 300 bytes ${speed.sha256Ns} ns._`);
   const head = [
     '# Benchmarks',
     '',
     'Written by `npm run bench` (`npm run bench -- risk kill` runs a subset and keeps the other sections).',
     'Each section says when and on what machine it ran. Targets are from `../shared/GUIDE.md`.',
+    'The speed check in each footer times two small jobs of the hot path on the machine at that moment: the',
+    'shared VM these ran on has been measured several times slower on some days than on others, so compare',
+    'sections by it.',
     '',
   ].join('\n');
   writeFileSync(doc, head + '\n' + [...sections.values()].join('\n\n') + '\n');
