@@ -329,7 +329,8 @@ export class OrderManager {
       }
       this.seenExecs.add(execKey);
       if (o.venueOrderId === null) o.venueOrderId = a.venueOrderId;
-      const cum = tryParseDecimal(a.cumQty);
+      // (nothing filled on either side is the usual case: no parsing for it)
+      const cum = a.cumQty === '0' ? 0n : tryParseDecimal(a.cumQty);
       if (cum === undefined || cum > o.filledQuantity) {
         this.host.emit({ type: 'exec.anomaly', orderId: o.id, detail: `mass cancel reports cumQty ${a.cumQty}, booked ${formatDecimal(o.filledQuantity)}` });
       }
