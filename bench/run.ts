@@ -16,6 +16,8 @@ export function registerBench(name: string, fn: () => Promise<BenchResult>): voi
 }
 
 async function main(): Promise<void> {
+  // as bin/bulwark.js does for the node (the pool is created on first use)
+  process.env.UV_THREADPOOL_SIZE ??= '8';
   const extra = ['db', 'audit', 'recovery', 'engine'];
   for (const name of extra) {
     const file = new URL(`./${name}.bench.js`, import.meta.url);
