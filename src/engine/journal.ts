@@ -306,9 +306,13 @@ function nonZeroEnd(buf: Buffer, from: number): number {
 }
 
 function parsePayload(buf: Buffer, start: number, end: number): JournalPayload | undefined {
+  return parsePayloadText(buf.toString('utf8', start, end));
+}
+
+function parsePayloadText(text: string): JournalPayload | undefined {
   let p: unknown;
   try {
-    p = JSON.parse(buf.toString('utf8', start, end));
+    p = JSON.parse(text);
   } catch {
     return undefined;
   }
@@ -1382,6 +1386,305 @@ export class Journal {
         off = next;
       }
     }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tailing reader
+// ---------------------------------------------------------------------------------------------
+
+/** An entry as JournalTail returns it: a JournalEntry plus the payload's JSON text as journaled. */
+export interface JournalTailEntry extends JournalEntry {
+  /** The payload bytes decoded as UTF-8, exactly as written: the text `payload` was parsed from. */
+  payloadText: string;
+}
+
+/** A tail read starts with a read of this size (a reader close behind needs little) ... */
+const TAIL_FIRST_READ_BYTES = 64 * 1024;
+/** ... and doubles it while it needs more, up to the buffer's size (larger for a larger record). */
+const TAIL_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * A reader that keeps its place: where `Journal.read` opens and walks the journal from the start
+ * of the segment holding fromSeq at every call, a tail remembers the segment, byte offset, next
+ * seq (and, verifying, the hash of the record before it) between calls, and each `read(toSeq)`
+ * reads only the bytes after the last record it returned. It returns exactly the entries
+ * Journal.read returns for the same range (same checks, same errors), each with `payloadText`.
+ *
+ * Meant to follow a live journal: pass `toSeq: journal.durableSeq` (or the durable seq published
+ * to another thread), so that it never parses bytes still being written. Where the data stops (end
+ * of file, a zero tail, a record not wholly written yet) a read simply ends, and the next one
+ * continues from there; once the next segment exists, the current one is sealed and the tail
+ * moves on. A bad record (length, checksum, seq, kind, chain) throws JournalCorruptError.
+ *
+ * One read at a time: starting a read makes the generator of the previous one throw if resumed.
+ * The tail holds a file descriptor of the current segment: close() it when done.
+ */
+export class JournalTail {
+  private readonly fromSeq: number;
+  private readonly verify: boolean;
+  private seg: SegmentFile | undefined;
+  private fd: number | undefined;
+  /** Once positioned: file offset and seq of the next record in `seg`. */
+  private pos = 0;
+  private seq = -1;
+  /** With verify: the hash of record seq - 1 (the chain so far). */
+  private lastHash: Buffer = ZERO_HASH;
+  /** The current segment has a successor, so it is sealed: its data must end at a record boundary. */
+  private sealed = false;
+  /** buf[0, bufLen) holds the bytes of `seg` from file offset bufPos. */
+  private buf: Buffer = Buffer.allocUnsafe(TAIL_BUFFER_BYTES);
+  private bufPos = 0;
+  private bufLen = 0;
+  private readSize = TAIL_FIRST_READ_BYTES;
+  private generation = 0;
+  private closed = false;
+
+  /** verify (default true) as in Journal.read: recompute every SHA-256 and check the chain. */
+  constructor(
+    readonly dir: string,
+    fromSeq = 1,
+    opts: { verify?: boolean } = {},
+  ) {
+    if (!Number.isSafeInteger(fromSeq)) throw new RangeError('fromSeq must be a safe integer');
+    this.fromSeq = fromSeq;
+    this.verify = opts.verify !== false;
+  }
+
+  /** The seq the next entry returned will have (a journal that starts later starts there). */
+  get nextSeq(): number {
+    return Math.max(this.fromSeq, this.seq);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.generation++;
+    this.closeFd();
+  }
+
+  /** The records from nextSeq up to toSeq (default: as far as the files go) that are on disk now. */
+  *read(toSeq: number = Number.MAX_SAFE_INTEGER): Generator<JournalTailEntry, void, undefined> {
+    if (!Number.isSafeInteger(toSeq)) throw new RangeError('toSeq must be a safe integer');
+    if (this.closed) throw new Error('JournalTail is closed');
+    const generation = ++this.generation;
+    // Bytes read past the last record returned may have been read before they were written.
+    this.bufPos = this.pos;
+    this.bufLen = 0;
+    this.readSize = TAIL_FIRST_READ_BYTES;
+    // File offset of a frame whose checksum already held (inspected as a successor).
+    let knownOff = -1;
+    if (toSeq < this.nextSeq) return;
+    if (this.seg === undefined && !this.locate()) return;
+    while (this.seq <= toSeq) {
+      const seg = this.seg!;
+      const off = this.pos;
+      let have = this.ensure(RECORD_PREFIX_BYTES);
+      if (have === 0 && this.sealed) {
+        if (!this.nextSegment()) return;
+        continue;
+      }
+      let len = have < RECORD_PREFIX_BYTES ? FRAME_INCOMPLETE : this.buf.readUInt32LE(off - this.bufPos);
+      if (len !== FRAME_INCOMPLETE && len !== 0) {
+        if (len < RECORD_BODY_FIXED_BYTES || len > MAX_RECORD_BODY_BYTES) this.corrupt(off, `${frameProblem(FRAME_BAD_LENGTH)} (Journal.open repairs a torn tail)`);
+        have = this.ensure(RECORD_PREFIX_BYTES + len);
+        if (have < RECORD_PREFIX_BYTES + len) len = FRAME_INCOMPLETE;
+      }
+      if (len === FRAME_INCOMPLETE || len === 0) {
+        // No complete record here: the end of the data written so far (a zero length is the zero
+        // tail: a record never starts with one), unless the segment is sealed.
+        if (this.sealed) this.corrupt(off, `${frameProblem(len === 0 ? FRAME_BAD_LENGTH : len)} (Journal.open repairs a torn tail)`);
+        if (!this.hasSuccessor()) return;
+        // The writer seals a segment before the next one takes its name: read its end again.
+        this.sealed = true;
+        this.bufLen = off - this.bufPos;
+        continue;
+      }
+      const buf = this.buf;
+      const end = this.bufLen;
+      const o = off - this.bufPos;
+      const b = o + RECORD_PREFIX_BYTES;
+      const next = b + len;
+      let hash: Buffer | undefined;
+      if (this.verify) {
+        const body = buf.subarray(b, next);
+        hash = sha256(body);
+        // A successor committing to exactly this hash vouches for the body, as in Journal.read.
+        const p = next + RECORD_PREFIX_BYTES + B_PREV;
+        const vouched = p + HASH_BYTES <= end && buf.compare(hash, 0, HASH_BYTES, p, p + HASH_BYTES) === 0;
+        if (!vouched && crc32(body) !== buf.readUInt32LE(o + 4)) len = FRAME_BAD_CHECKSUM;
+      } else if (off !== knownOff) {
+        len = inspectFrame(buf, o, end);
+      }
+      if (len < 0) this.corrupt(off, `${frameProblem(len)} (Journal.open repairs a torn tail)`);
+      const kindCode = buf[b + B_KIND];
+      if (buf[b + B_VERSION] !== JOURNAL_FORMAT_VERSION || (kindCode !== KIND_INPUT && kindCode !== KIND_EVENT) || readU64(buf, b + B_SEQ) !== this.seq) {
+        const problem = checkBody(buf, b, next, { nextSeq: this.seq, lastHash: buf.subarray(b + B_PREV, b + B_PREV + HASH_BYTES) }, false);
+        this.corrupt(off, problem?.reason ?? 'malformed record');
+      }
+      if (hash !== undefined) {
+        if (buf.compare(this.lastHash, 0, HASH_BYTES, b + B_PREV, b + B_PREV + HASH_BYTES) !== 0) {
+          throw new JournalCorruptError(
+            seg.name,
+            Math.max(1, this.seq - 1),
+            off,
+            `hash chain broken: prevHash of seq ${this.seq} is not the hash of seq ${this.seq - 1} (one of them was altered)`,
+          );
+        }
+        this.lastHash = hash;
+      }
+      const seq = this.seq;
+      const nextPos = off + RECORD_PREFIX_BYTES + len;
+      if (seq < this.fromSeq) {
+        this.seq++;
+        this.pos = nextPos;
+        continue;
+      }
+      if (hash === undefined) {
+        // The successor's prevHash is this record's hash when its checksum holds (then it need not
+        // be checked again); only what is already in the buffer is looked at.
+        const nextLen = next < end ? inspectFrame(buf, next, end) : FRAME_INCOMPLETE;
+        if (nextLen >= 0) {
+          knownOff = nextPos;
+          hash = Buffer.allocUnsafe(HASH_BYTES);
+          const p = next + RECORD_PREFIX_BYTES + B_PREV;
+          buf.copy(hash, 0, p, p + HASH_BYTES);
+        } else {
+          hash = sha256(buf.subarray(b, next));
+        }
+      }
+      const payloadText = buf.toString('utf8', b + B_PAYLOAD, next);
+      const payload = parsePayloadText(payloadText);
+      if (payload === undefined) this.corrupt(off, 'payload is not a JSON object with a string "type"');
+      this.seq++;
+      this.pos = nextPos;
+      yield {
+        seq,
+        ts: buf.readBigInt64LE(b + B_TS),
+        kind: kindCode === KIND_INPUT ? 'input' : 'event',
+        payload,
+        hash,
+        payloadText,
+      };
+      if (generation !== this.generation) throw new Error('JournalTail: this read was superseded by a later read() or close()');
+    }
+  }
+
+  private corrupt(offset: number, reason: string): never {
+    throw new JournalCorruptError(this.seg!.name, this.seq, offset, reason);
+  }
+
+  /** Opens the segment holding fromSeq (as Journal.read chooses it); false while there is none yet. */
+  private locate(): boolean {
+    const segments = toSegmentFiles(this.dir, fs.readdirSync(this.dir));
+    if (segments.length === 0) return false;
+    let i = 0;
+    while (i + 1 < segments.length && segments[i + 1]!.firstSeq <= this.fromSeq) i++;
+    const header = this.openSegment(segments[i]!, -1);
+    if (header === undefined) {
+      // Only the last segment can be in the making; an earlier one without a header is damaged.
+      if (i + 1 < segments.length) throw new JournalCorruptError(segments[i]!.name, segments[i]!.firstSeq, 0, 'segment header missing (zeros or cut short)');
+      return false;
+    }
+    this.seq = header.firstSeq;
+    this.lastHash = Buffer.from(header.prevHash);
+    return true;
+  }
+
+  /** The sealed segment is read to its end: on to the next one, if its header is written yet. */
+  private nextSegment(): boolean {
+    const cur = this.seg!;
+    const next = toSegmentFiles(this.dir, fs.readdirSync(this.dir)).find((s) => s.firstSeq > cur.firstSeq);
+    if (next === undefined) return false;
+    if (next.firstSeq !== this.seq) {
+      throw new JournalCorruptError(next.name, this.seq, 0, `segment starts at seq ${next.firstSeq} but seq ${this.seq} was expected`);
+    }
+    const header = this.openSegment(next, this.seq);
+    if (header === undefined) return false;
+    if (this.verify && !header.prevHash.equals(this.lastHash)) {
+      throw new JournalCorruptError(next.name, this.seq - 1, H_PREV, `hash chain broken: the header's prevHash is not the hash of seq ${this.seq - 1}`);
+    }
+    return true;
+  }
+
+  /**
+   * Makes `seg` the current segment, positioned after its header; undefined (nothing changed)
+   * while the header is not written yet (the file is shorter, or zeros).
+   */
+  private openSegment(seg: SegmentFile, seq: number): SegmentHeader | undefined {
+    const fd = fs.openSync(seg.path, 'r');
+    let header: SegmentHeader | string;
+    try {
+      const h = Buffer.alloc(SEGMENT_HEADER_BYTES);
+      const got = fs.readSync(fd, h, 0, SEGMENT_HEADER_BYTES, 0);
+      if (got < SEGMENT_HEADER_BYTES || isAllZero(h)) {
+        fs.closeSync(fd);
+        return undefined;
+      }
+      header = decodeSegmentHeader(h, seg.firstSeq);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+    if (typeof header === 'string') {
+      fs.closeSync(fd);
+      throw new JournalCorruptError(seg.name, seq < 0 ? seg.firstSeq : seq, 0, header);
+    }
+    this.closeFd();
+    this.seg = seg;
+    this.fd = fd;
+    this.sealed = false;
+    this.pos = SEGMENT_HEADER_BYTES;
+    this.bufPos = SEGMENT_HEADER_BYTES;
+    this.bufLen = 0;
+    return header;
+  }
+
+  /** Whether a later segment exists (the writer only creates one after sealing the current). */
+  private hasSuccessor(): boolean {
+    const first = this.seg!.firstSeq;
+    // (a segment with no record yet would be its own successor by name)
+    if (this.seq !== first && fs.existsSync(path.join(this.dir, segmentFileName(this.seq)))) return true;
+    return toSegmentFiles(this.dir, fs.readdirSync(this.dir)).some((s) => s.firstSeq > first);
+  }
+
+  /**
+   * Makes buf hold at least `n` bytes from file offset pos if the file has them; returns how many
+   * it holds from there. Reads only what it lacks, appending to the buffer.
+   */
+  private ensure(n: number): number {
+    let rel = this.pos - this.bufPos;
+    let have = this.bufLen - rel;
+    if (have >= n) return have;
+    if (rel + n > this.buf.length) {
+      // Move what is left to the front; a buffer grown for a large record shrinks back here.
+      const cap = Math.max(TAIL_BUFFER_BYTES, n);
+      if (cap !== this.buf.length) {
+        const nb = Buffer.allocUnsafe(cap);
+        this.buf.copy(nb, 0, rel, this.bufLen);
+        this.buf = nb;
+      } else {
+        this.buf.copy(this.buf, 0, rel, this.bufLen);
+      }
+      this.bufPos = this.pos;
+      this.bufLen = have;
+      rel = 0;
+    }
+    while (have < n) {
+      const want = Math.min(this.buf.length - this.bufLen, Math.max(n - have, this.readSize));
+      const got = fs.readSync(this.fd!, this.buf, this.bufLen, want, this.bufPos + this.bufLen);
+      if (got === 0) break;
+      this.bufLen += got;
+      have += got;
+      this.readSize = Math.min(this.readSize * 2, TAIL_BUFFER_BYTES);
+    }
+    return have;
+  }
+
+  private closeFd(): void {
+    if (this.fd === undefined) return;
+    const fd = this.fd;
+    this.fd = undefined;
+    fs.closeSync(fd);
   }
 }
 

@@ -72,7 +72,11 @@ export interface AuditRow {
  * audit_log row, keep the original.
  */
 export function jsonText(v: unknown): string {
-  const text = JSON.stringify(v);
+  return mirrorJsonText(JSON.stringify(v));
+}
+
+/** JSON text as stored in the mirror: the NUL rule of jsonText applied to text already JSON. */
+export function mirrorJsonText(text: string): string {
   return text.includes('\\u0000') ? text.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd') : text;
 }
 
@@ -712,7 +716,11 @@ export class BatchBuilder {
     return this.isoPrefix + (micros < 10 ? '00' : micros < 100 ? '0' : '') + micros + 'Z';
   }
 
-  add(e: JournalEntry): void {
+  /**
+   * `payloadText` (JournalTail's entries carry it) is the payload's JSON text as journaled: stored
+   * as it is, instead of serializing the parsed payload again.
+   */
+  add(e: JournalEntry & { payloadText?: string }): void {
     const b = this.batch;
     const expected = b.toSeq + 1;
     if (e.seq !== expected) throw new Error(`projection expected seq ${expected}, got ${e.seq}`);
@@ -727,7 +735,7 @@ export class BatchBuilder {
       kind: e.kind,
       type: p.type,
       actor_id: actorIdOf(p),
-      payload: jsonText(p),
+      payload: e.payloadText !== undefined ? mirrorJsonText(e.payloadText) : jsonText(p),
       prev_hash: this.prevHash,
       hash,
     });

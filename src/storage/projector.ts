@@ -6,11 +6,12 @@
  * Why tail the journal instead of keeping a queue of its own: the journal already is the bounded,
  * durable, ordered queue. The core's only "enqueue" is publishing the durable sequence number (one
  * atomic store, see database.ts); the projector pulls (last_seq, durableSeq] at its own pace with
- * Journal.read, so a slow or absent database costs the core nothing and memory stays bounded by
- * batchSize. Since last_seq commits atomically with the rows, a crash, a database outage or a
+ * a JournalTail (which keeps its place in the journal, so each round reads only the bytes appended
+ * since the last one), so a slow or absent database costs the core nothing and memory stays
+ * bounded by batchSize. Since last_seq commits atomically with the rows, a crash, a database outage or a
  * restart resumes exactly after the last committed record: nothing lost, nothing doubled.
  */
-import { Journal } from '../engine/journal.js';
+import { JournalTail } from '../engine/journal.js';
 import { migrate, MigrationChecksumError } from './migrate.js';
 import { BatchBuilder, ProjectionState, ZERO_HASH_HEX, type PositionSeed, type ProjectionBatch } from './projection.js';
 import type { DatabaseSettings } from './settings.js';
@@ -75,6 +76,8 @@ export class Projector {
   private readonly writer = new BatchWriter();
   private applied = 0;
   private prevHash = ZERO_HASH_HEX;
+  /** Positioned at applied + 1 between rounds; made anew whenever that no longer holds. */
+  private tail: JournalTail | undefined;
   private stopTarget: number | undefined;
   private aborted = false;
   private wake: () => void = () => {};
@@ -132,6 +135,8 @@ export class Projector {
       }
     }
     await this.disconnect();
+    this.tail?.close();
+    this.tail = undefined;
     this.setReport({ state: 'stopped' });
   }
 
@@ -152,7 +157,7 @@ export class Projector {
       const ts = await db.query<{ value: string }>(`SELECT value FROM db_settings WHERE key = 'timeseries'`);
       const last = await db.query<{ last_seq: string }>(`SELECT last_seq FROM projector_state WHERE name = 'journal'`);
       const lastSeq = Number(last.rows[0]?.last_seq ?? 0);
-      const prevHash = await this.checkSameJournal(db, lastSeq);
+      const prevHash = await this.checkSameJournal(db, lastSeq, this.tailFrom(Math.max(1, lastSeq)));
       const seeds = await db.query<PositionSeed>(
         `SELECT key, account, strategy_id, symbol, quantity::text, cost_basis::text, realized_pnl::text, unrealized_pnl::text, mark_price::text, fees::text FROM positions_current`,
       );
@@ -172,7 +177,7 @@ export class Projector {
   }
 
   /** The hash of record last_seq in the database must be the journal's: same history. */
-  private async checkSameJournal(db: SqlClient, lastSeq: number): Promise<string> {
+  private async checkSameJournal(db: SqlClient, lastSeq: number, tail: JournalTail): Promise<string> {
     if (lastSeq === 0) return ZERO_HASH_HEX;
     const durable = Number(Atomics.load(this.o.shared, SLOT_DURABLE));
     if (lastSeq > durable) {
@@ -183,7 +188,8 @@ export class Projector {
     const r = await db.query<{ hash: string }>(`SELECT encode(hash, 'hex') AS hash FROM audit_log WHERE seq = $1`, [lastSeq]);
     const dbHash = r.rows[0]?.hash;
     let journalHash: string | undefined;
-    for (const e of Journal.read(this.o.journalDir, { fromSeq: lastSeq, toSeq: lastSeq, verify: false })) journalHash = e.hash.toString('hex');
+    // reading it leaves the tail at lastSeq + 1, where the first round starts
+    for (const e of tail.read(lastSeq)) journalHash = e.hash.toString('hex');
     if (dbHash === undefined || dbHash !== journalHash) {
       throw new JournalMismatchError(
         `record ${lastSeq} in the database (hash ${dbHash?.slice(0, 16) ?? 'missing'}…) is not the journal's (hash ${journalHash?.slice(0, 16) ?? 'missing'}…): the database mirrors another journal`,
@@ -212,8 +218,11 @@ export class Projector {
 
   private async catchUp(durable: number): Promise<void> {
     const batchSize = this.o.settings.batchSize;
-    // One reader for the whole range: each segment file is read once, however many batches.
-    const records = Journal.read(this.o.journalDir, { fromSeq: this.applied + 1, toSeq: durable, verify: false });
+    // The tail continues where the last round stopped: only the bytes appended since are read.
+    // After a failed or aborted round it has handed out records that were not committed: start
+    // again from the database's last_seq.
+    const tail = this.tail !== undefined && this.tail.nextSeq === this.applied + 1 ? this.tail : this.tailFrom(this.applied + 1);
+    const records = tail.read(durable);
     let builder = new BatchBuilder(this.state!, this.applied + 1, this.prevHash);
     // Pipelined: while the database works on one batch, the next is built. A failure of the batch
     // in flight surfaces at the next await, and the batch being built is then thrown away.
@@ -239,6 +248,13 @@ export class Projector {
     }
     if (!this.aborted && builder.size > 0) await submit(builder.finish());
     if (inFlight !== undefined) await inFlight;
+  }
+
+  /** A new tail at `fromSeq` (the old one closed). */
+  private tailFrom(fromSeq: number): JournalTail {
+    this.tail?.close();
+    this.tail = new JournalTail(this.o.journalDir, fromSeq, { verify: false });
+    return this.tail;
   }
 
   private async commit(batch: ProjectionBatch, encoded: EncodedBatch): Promise<void> {
