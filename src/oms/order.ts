@@ -112,7 +112,6 @@ export function averageFillPrice(o: Order): Price | null {
 }
 
 export function orderToWire(o: Order): OrderWire {
-  const avg = averageFillPrice(o);
   return {
     id: o.id,
     clOrdId: o.clOrdId,
@@ -127,12 +126,7 @@ export function orderToWire(o: Order): OrderWire {
     timeInForce: o.timeInForce,
     quantity: formatDecimal(o.quantity),
     price: o.price === null ? null : formatDecimal(o.price),
-    status: o.status,
-    filledQuantity: formatDecimal(o.filledQuantity),
-    leavesQuantity: formatDecimal(leavesQty(o)),
-    averagePrice: avg === null ? null : formatDecimal(avg),
-    fees: formatDecimal(o.fees),
-    venueOrderId: o.venueOrderId,
+    ...stateToWire(o),
     rejectReason: o.rejectReason,
     rejectDetail: o.rejectDetail,
     replacesId: o.replacesId,
@@ -198,19 +192,21 @@ export function fillToWire(f: Fill): FillWire {
   };
 }
 
-export function orderChangeToWire(o: Order): OrderChangeWire {
+/** The fields every state change may alter, as both wire forms carry them. */
+function stateToWire(o: Order): Pick<OrderWire, 'status' | 'filledQuantity' | 'leavesQuantity' | 'averagePrice' | 'fees' | 'venueOrderId'> {
   const avg = averageFillPrice(o);
-  const w: OrderChangeWire = {
-    id: o.id,
+  return {
     status: o.status,
     filledQuantity: formatDecimal(o.filledQuantity),
     leavesQuantity: formatDecimal(leavesQty(o)),
     averagePrice: avg === null ? null : formatDecimal(avg),
     fees: formatDecimal(o.fees),
     venueOrderId: o.venueOrderId,
-    uncertain: o.uncertain,
-    updatedTs: o.updatedTs.toString(),
   };
+}
+
+export function orderChangeToWire(o: Order): OrderChangeWire {
+  const w: OrderChangeWire = { id: o.id, ...stateToWire(o), uncertain: o.uncertain, updatedTs: o.updatedTs.toString() };
   if (o.rejectReason !== null) w.rejectReason = o.rejectReason;
   if (o.rejectDetail !== null) w.rejectDetail = o.rejectDetail;
   if (o.replacedById !== null) w.replacedById = o.replacedById;

@@ -584,18 +584,8 @@ function orderRow(o: OrderWire, seq: number, iso: (ns: bigint) => string): Order
     time_in_force: str(o.timeInForce, 'order.timeInForce'),
     quantity: dec(o.quantity, 'order.quantity'),
     price: optDec(o.price, 'order.price'),
-    status: str(o.status, 'order.status'),
-    is_open: isOpen(o.status as OrderStatus),
-    filled_quantity: dec(o.filledQuantity, 'order.filledQuantity'),
-    leaves_quantity: dec(o.leavesQuantity, 'order.leavesQuantity'),
-    average_price: optDec(o.averagePrice, 'order.averagePrice'),
-    fees: dec(o.fees, 'order.fees'),
-    venue_order_id: optStr(o.venueOrderId),
-    reject_reason: optStr(o.rejectReason),
-    reject_detail: o.rejectDetail ?? null,
+    ...stateColumns(o),
     replaces_id: optStr(o.replacesId),
-    replaced_by_id: optStr(o.replacedById),
-    uncertain: o.uncertain === true,
     created_ts_ns: createdNs,
     created_at: iso(BigInt(createdNs)),
     updated_ts_ns: updatedNs,
@@ -605,12 +595,11 @@ function orderRow(o: OrderWire, seq: number, iso: (ns: bigint) => string): Order
   };
 }
 
-function orderChangeRow(o: OrderChangeWire, seq: number, iso: (ns: bigint) => string): OrderChangeRow {
-  const updatedNs = nsString(o.updatedTs, 'order.updatedTs');
+/** The columns every state change may alter, from either wire form, each checked. */
+function stateColumns(o: OrderWire | OrderChangeWire): Omit<OrderChangeRow, 'id' | 'updated_ts_ns' | 'updated_at' | 'last_seq'> {
   return {
-    id: str(o.id, 'order.id'),
     status: str(o.status, 'order.status'),
-    is_open: isOpen(o.status),
+    is_open: isOpen(o.status as OrderStatus),
     filled_quantity: dec(o.filledQuantity, 'order.filledQuantity'),
     leaves_quantity: dec(o.leavesQuantity, 'order.leavesQuantity'),
     average_price: optDec(o.averagePrice, 'order.averagePrice'),
@@ -620,6 +609,14 @@ function orderChangeRow(o: OrderChangeWire, seq: number, iso: (ns: bigint) => st
     reject_detail: o.rejectDetail ?? null,
     replaced_by_id: optStr(o.replacedById),
     uncertain: o.uncertain === true,
+  };
+}
+
+function orderChangeRow(o: OrderChangeWire, seq: number, iso: (ns: bigint) => string): OrderChangeRow {
+  const updatedNs = nsString(o.updatedTs, 'order.updatedTs');
+  return {
+    id: str(o.id, 'order.id'),
+    ...stateColumns(o),
     updated_ts_ns: updatedNs,
     updated_at: iso(BigInt(updatedNs)),
     last_seq: seq,
