@@ -78,20 +78,11 @@ export interface OrderWire {
  * makes a new order version with its own order.created), so the change carries only these; the
  * optional fields appear once set. Half the bytes of the whole order, on the busiest event there is.
  */
-export interface OrderChangeWire {
-  id: string;
-  status: OrderStatus;
-  filledQuantity: string;
-  leavesQuantity: string;
-  averagePrice: string | null;
-  fees: string;
-  venueOrderId: string | null;
-  uncertain: boolean;
-  updatedTs: string;
+export type OrderChangeWire = Pick<OrderWire, 'id' | 'status' | 'filledQuantity' | 'leavesQuantity' | 'averagePrice' | 'fees' | 'venueOrderId' | 'uncertain' | 'updatedTs'> & {
   rejectReason?: string;
   rejectDetail?: Record<string, string>;
   replacedById?: string;
-}
+};
 
 /** Quantity still working at the venue: zero once the order has ended (FIX LeavesQty). */
 export function leavesQty(o: Order): Qty {
