@@ -310,7 +310,9 @@ export class KillSwitch {
       durationMs: a.completedTs === null ? null : Number(a.completedTs - a.activatedTs) / 1e6,
       orders: a.orders.size,
       ...counts,
-      uncertainOrders: [...a.orders].filter(([, v]) => v === 'uncertain' || v === 'pending').map(([k]) => k),
+      // not yet confirmed cancelled or filled; the uncertain ones (past the timeout) separately
+      unconfirmedOrders: [...a.orders].filter(([, v]) => v === 'uncertain' || v === 'pending').map(([k]) => k),
+      uncertainOrders: [...a.orders].filter(([, v]) => v === 'uncertain').map(([k]) => k),
       massCancels: a.massCancels,
       cancelsSent: a.cancelsSent,
       retries: a.retries,

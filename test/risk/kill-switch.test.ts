@@ -104,6 +104,9 @@ describe('kill switch', () => {
     h.input({ type: 'timer' });
     const a = h.kernel.killSwitch.activations[0]!;
     expect(a.status).toBe('UNCERTAIN');
+    const view = h.kernel.killSwitch.view(a);
+    expect(view.uncertainOrders.sort()).toEqual([orders[1]!.id, orders[3]!.id].sort());
+    expect(view.unconfirmedOrders.sort()).toEqual(view.uncertainOrders);
     expect(orders[1]!.uncertain).toBe(true);
     const esc = h.eventsOf('kill.escalated');
     expect(esc).toHaveLength(1);
@@ -114,6 +117,15 @@ describe('kill switch', () => {
     h.report(orders[1]!, { execType: 'canceled', ordStatus: 'Canceled' });
     h.report(orders[3]!, { execType: 'trade', ordStatus: 'Filled', lastQty: '10', lastPx: '100' });
     expect(a.status).toBe('COMPLETE');
+    expect(h.kernel.killSwitch.view(a)).toMatchObject({ uncertainOrders: [], unconfirmedOrders: [], uncertain: 0 });
+  });
+
+  it('orders still awaiting their first confirmation are unconfirmed, not uncertain', () => {
+    const { h } = seeded(false);
+    kill(h, { type: 'venue', id: 'SIMY' });
+    const v = h.kernel.killSwitch.view(h.kernel.killSwitch.activations[0]!);
+    expect(v.unconfirmedOrders.length).toBeGreaterThan(0);
+    expect(v.uncertainOrders).toEqual([]);
   });
 
   describe('authorization', () => {
