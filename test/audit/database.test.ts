@@ -1,7 +1,7 @@
 /**
  * The database copy of the audit trail (audit_log) is checked row by row against the journal.
- * Uses embedded PGlite under <dataDir>/db, where `verify` finds it, with the audit_log DDL the
- * projector uses (created here so this test does not depend on the projector's progress).
+ * Uses embedded PGlite under <dataDir>/db, where `verify` finds it, with the schema the node's
+ * migrations create; rows are written here so this test does not depend on the projector's progress.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -10,30 +10,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Journal } from '../../src/engine/journal.js';
 import { actorIdOf } from '../../src/audit/records.js';
 import { verifyAudit } from '../../src/audit/verify.js';
+import { migrate } from '../../src/storage/migrate.js';
+import { openPglite, openPostgres } from '../../src/storage/sql-client.js';
 import { tempDir } from '../helpers.js';
 import { writeAuditedJournal, type WrittenJournal } from './helpers.js';
 
-const DDL = `
-CREATE TABLE audit_log (
-  seq       bigint PRIMARY KEY,
-  ts_ns     bigint NOT NULL,
-  ts        timestamptz NOT NULL,
-  kind      text NOT NULL CHECK (kind IN ('input', 'event')),
-  type      text NOT NULL,
-  actor_id  text,
-  payload   jsonb NOT NULL,
-  prev_hash bytea NOT NULL CHECK (octet_length(prev_hash) = 32),
-  hash      bytea NOT NULL CHECK (octet_length(hash) = 32)
-);
-CREATE FUNCTION audit_log_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $fn$
-BEGIN
-  RAISE EXCEPTION 'audit_log is append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
-END
-$fn$;
-CREATE TRIGGER audit_log_append_only
-  BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log
-  FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change();
-`;
+/** The schema as the node has it: every migration, audit_log's append-only trigger included. */
+async function migratedPglite(dir: string): Promise<void> {
+  const db = await openPglite(dir);
+  try {
+    await migrate(db);
+  } finally {
+    await db.close();
+  }
+}
+
+/** json or jsonb alike: the edit an insider would make to a row's payload. */
+const EDIT_PAYLOAD = `UPDATE audit_log SET payload = jsonb_set(payload::jsonb, '{type}', '"timer"')::json WHERE seq = $1`;
 
 let root: { dir: string; cleanup: () => void };
 let base: WrittenJournal;
@@ -41,7 +34,7 @@ let n = 0;
 const TARGET = 137;
 
 /** What the projector does: one row per journal record. */
-async function project(db: PGlite, journalDir: string, toSeq?: number): Promise<void> {
+async function project(db: { query(text: string, params: unknown[]): Promise<unknown> }, journalDir: string, toSeq?: number): Promise<void> {
   let prev: Buffer = Buffer.alloc(32);
   for (const e of Journal.read(journalDir, toSeq !== undefined ? { toSeq } : {})) {
     await db.query(
@@ -71,8 +64,8 @@ async function tamper(dataDir: string, sql: string, params: unknown[] = []): Pro
 beforeAll(async () => {
   root = tempDir('bulwark-audit-db-');
   base = await writeAuditedJournal(path.join(root.dir, 'base'), { records: 300, checkpointEvery: 100 });
+  await migratedPglite(path.join(base.dataDir, 'db'));
   const db = await PGlite.create(path.join(base.dataDir, 'db'));
-  await db.exec(DDL);
   await project(db, path.join(base.dataDir, 'journal'));
   await db.close();
 });
@@ -100,7 +93,7 @@ describe('audit_log against the journal', () => {
 
   it('an edited row (payload) is named by its seq', async () => {
     const d = copy();
-    await tamper(d, `UPDATE audit_log SET payload = jsonb_set(payload, '{type}', '"timer"') WHERE seq = $1`, [TARGET]);
+    await tamper(d, EDIT_PAYLOAD, [TARGET]);
     const r = await verifyAudit({ dataDir: d, env: {} });
     expect(r.ok).toBe(false);
     expect(r.firstBadSeq).toBe(TARGET);
@@ -142,8 +135,8 @@ describe('audit_log against the journal', () => {
     const d = path.join(root.dir, 'lagging');
     fs.cpSync(path.join(root.dir, 'base'), d, { recursive: true });
     fs.rmSync(path.join(d, 'db'), { recursive: true, force: true });
+    await migratedPglite(path.join(d, 'db'));
     const db = await PGlite.create(path.join(d, 'db'));
-    await db.exec(DDL);
     await project(db, path.join(d, 'journal'), 200);
     await db.close();
     const r = await verifyAudit({ dataDir: d, env: {} });
@@ -166,19 +159,16 @@ describe.skipIf(!PG_URL)(`audit_log on PostgreSQL${PG_URL ? '' : ' — skipped: 
     await admin.connect();
     await admin.query(`CREATE SCHEMA ${schema}`);
     await admin.query(`SET search_path = ${schema}`);
-    await admin.query(DDL);
-    let prev: Buffer = Buffer.alloc(32);
-    for (const e of Journal.read(path.join(base.dataDir, 'journal'))) {
-      await admin.query(
-        `INSERT INTO audit_log (seq, ts_ns, ts, kind, type, actor_id, payload, prev_hash, hash)
-         VALUES ($1, $2::bigint, to_timestamp($2::bigint::numeric / 1000000000), $3, $4, $5, $6, $7, $8)`,
-        [e.seq, e.ts.toString(), e.kind, e.payload.type, actorIdOf(e.payload), JSON.stringify(e.payload), prev, e.hash],
-      );
-      prev = e.hash;
-    }
     const u = new URL(PG_URL!);
     u.searchParams.set('options', `-c search_path=${schema}`);
     url = u.toString();
+    const db = await openPostgres(url, 'bulwark-audit-test');
+    try {
+      await migrate(db);
+    } finally {
+      await db.close();
+    }
+    await project(admin, path.join(base.dataDir, 'journal'));
   });
 
   afterAll(async () => {
@@ -195,7 +185,7 @@ describe.skipIf(!PG_URL)(`audit_log on PostgreSQL${PG_URL ? '' : ' — skipped: 
     expect(ok.database!.compared).toBe(base.lastSeq);
     await expect(admin.query(`UPDATE audit_log SET type = 'x' WHERE seq = 1`)).rejects.toThrow(/append-only/);
     await admin.query('ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only');
-    await admin.query(`UPDATE audit_log SET payload = jsonb_set(payload, '{type}', '"timer"') WHERE seq = $1`, [TARGET]);
+    await admin.query(EDIT_PAYLOAD, [TARGET]);
     await admin.query('ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only');
     const bad = await verifyAudit({ dataDir, env: { DATABASE_URL: url } });
     expect(bad.firstBadSeq).toBe(TARGET);
