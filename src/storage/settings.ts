@@ -28,18 +28,15 @@ export interface DatabaseSettings {
   applicationName: string;
 }
 
+/** The tuning both forms share, taken over from the config section as it is. */
+type DatabaseTuning = Pick<DatabaseSettings, 'retentionYears' | 'batchSize' | 'lagThreshold' | 'drainTimeoutMs' | 'partitionMonthsAhead' | 'applicationName'>;
+
 /** The config section as validated by src/ops/config.ts (every field defaulted there). */
-export interface DatabaseConfigSection {
+export type DatabaseConfigSection = DatabaseTuning & {
   enabled: boolean;
   url?: string | undefined;
   readUrl?: string | undefined;
-  retentionYears: number;
-  batchSize: number;
-  lagThreshold: number;
-  drainTimeoutMs: number;
-  partitionMonthsAhead: number;
-  applicationName: string;
-}
+};
 
 export const DATABASE_DEFAULTS: DatabaseConfigSection = {
   enabled: true,
