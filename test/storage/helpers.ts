@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import pg from 'pg';
-import { describe } from 'vitest';
+import { describe, expect } from 'vitest';
 import { Journal } from '../../src/engine/journal.js';
 import { databaseSettings, DATABASE_DEFAULTS, type DatabaseConfigSection, type DatabaseSettings, type DriverKind } from '../../src/storage/settings.js';
 import { openPglite, openPostgres, type SqlClient } from '../../src/storage/sql-client.js';
@@ -160,3 +160,24 @@ export async function dbContents(db: SqlClient): Promise<DbContents> {
 }
 
 export const sorted = (xs: Iterable<string>): string[] => [...xs].sort();
+
+/** Every journaled record is in the database exactly once, and what was derived from it matches. */
+export async function expectMirrors(t: Target, journalDir: string, truth: JournalTruth = journalTruth(journalDir)): Promise<void> {
+  const db = await t.open();
+  try {
+    const c = await dbContents(db);
+    expect(c.lastSeq).toBe(truth.lastSeq);
+    expect(c.auditCount).toBe(truth.lastSeq);
+    expect(c.auditMin).toBe(1);
+    expect(c.auditMax).toBe(truth.lastSeq);
+    expect(c.brokenLinks).toBe(0);
+    expect(sorted(c.orderIds)).toEqual(sorted(truth.orderIds));
+    expect(c.fillIds.length).toBe(truth.fillIds.length);
+    expect(sorted(c.fillIds)).toEqual(sorted(truth.fillIds));
+    expect(c.orderEvents).toBe(truth.orderEvents);
+    expect(c.positions).toBe(truth.positions);
+    expect(c.marketData).toBe(truth.marketData);
+  } finally {
+    await db.close();
+  }
+}

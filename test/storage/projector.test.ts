@@ -4,7 +4,7 @@ import { Journal } from '../../src/engine/journal.js';
 import { NodeDatabase } from '../../src/storage/database.js';
 import { migrate } from '../../src/storage/migrate.js';
 import { SyntheticFlow } from '../../src/storage/synthetic-flow.js';
-import { appendFlow, createTarget, dbContents, describeDrivers, journalTruth, sorted, type Target } from './helpers.js';
+import { appendFlow, createTarget, describeDrivers, expectMirrors, type Target } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -23,27 +23,6 @@ async function openJournal(t: Target): Promise<Journal> {
   return j;
 }
 
-/** Every journaled record is in the database exactly once, and what was derived from it matches. */
-async function expectMirrors(t: Target, journalDir: string): Promise<void> {
-  const truth = journalTruth(journalDir);
-  const db = await t.open();
-  try {
-    const c = await dbContents(db);
-    expect(c.lastSeq).toBe(truth.lastSeq);
-    expect(c.auditCount).toBe(truth.lastSeq);
-    expect(c.auditMin).toBe(1);
-    expect(c.auditMax).toBe(truth.lastSeq);
-    expect(c.brokenLinks).toBe(0);
-    expect(sorted(c.orderIds)).toEqual(sorted(truth.orderIds));
-    expect(c.fillIds.length).toBe(truth.fillIds.length);
-    expect(sorted(c.fillIds)).toEqual(sorted(truth.fillIds));
-    expect(c.orderEvents).toBe(truth.orderEvents);
-    expect(c.positions).toBe(truth.positions);
-    expect(c.marketData).toBe(truth.marketData);
-  } finally {
-    await db.close();
-  }
-}
 
 describeDrivers('projector', (kind) => {
   it('mirrors a journal into the database, in batches, with the hash chain intact', async () => {
