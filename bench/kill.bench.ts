@@ -135,7 +135,7 @@ export async function benchKill(): Promise<BenchResult> {
       `Median of ${RUNS} runs per variant (each run: a fresh node, 10,000 resting orders seeded on three simulated venues, then a firm-wide kill). ` +
       'request_to_last_confirm is measured by the caller around node.command until the activation is COMPLETE: journal append + fdatasync of the activation before its cancels leave, venue processing, confirmations back through the sequencer. ' +
       'recorded_activation is what GET /kill-switch reports (journal stamp of the last confirmation minus that of the activation). The breakdown comes from the journal stamps: activate = request to kill.cancelsSent (10,000 orders marked, cancels queued); ' +
-      'cancels_out_to_first_confirmation = fdatasync of the activation, then the venues cancelling and answering; first_to_last_confirmation = the core booking every confirmation (one journaled order.updated per order). ' +
+      'cancels_out_to_first_confirmation = fdatasync of the activation, then the venues cancelling and answering; first_to_last_confirmation = the core booking every confirmation (mass cancel: one journaled order.massCanceled per report; individual: one order.updated per order). ' +
       'Mass cancel: one request per venue and account, answered with one OrderMassCancelReport each (FIX MsgType r). Individual: one OrderCancelRequest per order, one execution report back each. ' +
       'The simulated venues run on the same thread as the core (on a real deployment they are other machines), with their own disk persistence off; the database projector is off so that its worker does not take one of the two cores.',
   };

@@ -90,6 +90,12 @@ export function orderIdsOf(p: JournalPayload): string[] {
     for (const a of m.affected as unknown[]) if (typeof a === 'object' && a !== null) add((a as Record<string, unknown>).clOrdId);
   }
   add(p.clOrdId);
+  // records about many orders: a mass cancel's booking (order.massCanceled) and the kill switch's
+  // list of the orders its mass cancels cover
+  if (Array.isArray(p.orders)) {
+    for (const o of p.orders as unknown[]) if (typeof o === 'object' && o !== null) add((o as Record<string, unknown>).id);
+  }
+  if (Array.isArray(p.massCancelledOrders)) for (const id of p.massCancelledOrders as unknown[]) add(id);
   return ids;
 }
 

@@ -6,7 +6,7 @@
  */
 import type { Actor, OrderStatus, OrderType, Side, TimeInForce } from '../core/types.js';
 import type { ExecutionReportMsg, InstrumentStatusMsg, MassCancelReportMsg, QuoteMsg, TradeMsg } from '../venues/venue.js';
-import type { FillWire, OrderChangeWire, OrderWire } from '../oms/order.js';
+import type { FillWire, OrderChangeWire, OrderMassCancelWire, OrderWire } from '../oms/order.js';
 import type { PositionWire } from '../portfolio/portfolio.js';
 import type { KernelConfig } from './kernel-config.js';
 import type { RiskConfig } from '../risk/config.js';
@@ -64,6 +64,12 @@ export type Event =
   | { type: 'system.stopping'; reason: string; actor: Actor; openOrders: number }
   | { type: 'order.created'; order: OrderWire; actor: Actor }
   | { type: 'order.updated'; order: OrderChangeWire; from: OrderStatus; cause: string; actor?: Actor }
+  /**
+   * One venue OrderMassCancelReport as the core booked it: every order it ended Canceled at
+   * updatedTs (leaves 0; filled quantity, average price and fees unchanged), each with the status it
+   * left. One record for the whole report instead of one order.updated per order (docs/architecture.md).
+   */
+  | { type: 'order.massCanceled'; venue: string; reportId: string; requestId: string; cause: string; updatedTs: string; orders: OrderMassCancelWire[] }
   | { type: 'order.rejected'; order: OrderWire; reason: string; detail: Record<string, string>; actor: Actor }
   | { type: 'order.transitionRefused'; orderId: string; from: OrderStatus; to: OrderStatus; cause: string }
   | { type: 'order.replaceRequested'; orderId: string; newOrderId: string; quantity: string; price: string | null; actor: Actor }

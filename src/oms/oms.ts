@@ -12,7 +12,7 @@ import type { Event } from '../engine/messages.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
 import type { PreTradeRisk, RiskVerdict } from '../risk/types.js';
 import type { ExecutionReportMsg, MassCancelReportMsg, VenueCommand } from '../venues/venue.js';
-import { fillToWire, leavesQty, orderChangeToWire, orderToWire, type Fill, type Order } from './order.js';
+import { fillToWire, leavesQty, orderChangeToWire, orderToWire, type Fill, type Order, type OrderMassCancelWire } from './order.js';
 import { canTransition, isOpen } from './order-state.js';
 import { OmsSnapshotWriter, restoreOmsState, type OmsSnapshot } from '../engine/snapshots/parts.js';
 import { LATE_LIMIT } from '../engine/snapshots/codec.js';
@@ -218,6 +218,15 @@ export class OrderManager {
   private transition(o: Order, to: OrderStatus, cause: string, actor?: Actor): boolean {
     const from = o.status;
     if (from === to && to !== 'PartiallyFilled') return true;
+    if (!this.enter(o, to, cause)) return false;
+    this.host.emit({ type: 'order.updated', order: orderChangeToWire(o), from, cause, ...(actor ? { actor } : {}) });
+    this.host.onOrderUpdate(o);
+    return true;
+  }
+
+  /** The state change itself, without its record or the listeners: refused (and recorded) if illegal. */
+  private enter(o: Order, to: OrderStatus, cause: string): boolean {
+    const from = o.status;
     if (!canTransition(from, to)) {
       this.host.emit({ type: 'order.transitionRefused', orderId: o.id, from, to, cause });
       return false;
@@ -230,8 +239,6 @@ export class OrderManager {
       o.prevStatus = null;
     }
     this.host.track(o);
-    this.host.emit({ type: 'order.updated', order: orderChangeToWire(o), from, cause, ...(actor ? { actor } : {}) });
-    this.host.onOrderUpdate(o);
     return true;
   }
 
@@ -317,18 +324,26 @@ export class OrderManager {
     }
     this.seenExecs.add(reportKey);
     const cause = `venue mass cancel ${r.requestId}`;
+    // Every order the report ends is booked first and recorded in one order.massCanceled event;
+    // the listeners (risk, kill switch, strategies) then hear of each order, after that record.
+    const ended: Order[] = [];
+    const changes: OrderMassCancelWire[] = [];
     for (let i = 0; i < r.affected.length; i++) {
       const a = r.affected[i]!;
       const execKey = r.venue + ':' + a.execId;
-      if (this.seenExecs.has(execKey)) continue;
+      // one hash operation instead of has() then add(): this loop runs once per order of a kill
+      const seen = this.seenExecs.size;
+      this.seenExecs.add(execKey);
+      if (this.seenExecs.size === seen) continue;
       const id = this.byClOrdId.get(a.clOrdId);
       const o = id === undefined ? undefined : this.orders.get(id);
       if (!o || o.venue !== r.venue) {
+        this.seenExecs.delete(execKey);
         this.host.emit({ type: 'exec.ignored', venue: r.venue, execId: a.execId, clOrdId: a.clOrdId, reason: 'unknown_order' });
         continue;
       }
-      this.seenExecs.add(execKey);
-      if (o.venueOrderId === null) o.venueOrderId = a.venueOrderId;
+      const learned = o.venueOrderId === null;
+      if (learned) o.venueOrderId = a.venueOrderId;
       // (nothing filled on either side is the usual case: no parsing for it)
       const cum = a.cumQty === '0' ? 0n : tryParseDecimal(a.cumQty);
       if (cum === undefined || cum > o.filledQuantity) {
@@ -339,8 +354,14 @@ export class OrderManager {
         continue;
       }
       o.cancelRequests = 0;
-      this.transition(o, 'Canceled', cause);
+      const from = o.status;
+      if (!this.enter(o, 'Canceled', cause)) continue;
+      changes.push(learned ? { id: o.id, from, venueOrderId: a.venueOrderId } : { id: o.id, from });
+      ended.push(o);
     }
+    if (changes.length === 0) return;
+    this.host.emit({ type: 'order.massCanceled', venue: r.venue, reportId: r.reportId, requestId: r.requestId, cause, updatedTs: this.host.now().toString(), orders: changes });
+    for (let i = 0; i < ended.length; i++) this.host.onOrderUpdate(ended[i]!);
   }
 
   private restorePending(o: Order, cause: string): void {

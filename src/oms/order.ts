@@ -84,6 +84,17 @@ export type OrderChangeWire = Pick<OrderWire, 'id' | 'status' | 'filledQuantity'
   replacedById?: string;
 };
 
+/**
+ * One order of an order.massCanceled event: the status it left, and the venue order id when the
+ * report is where the OMS learned it. The rest of the change is the same for every order of the
+ * event (status Canceled, leaves 0, the event's updatedTs) or unchanged by a cancel.
+ */
+export interface OrderMassCancelWire {
+  id: string;
+  from: OrderStatus;
+  venueOrderId?: string;
+}
+
 /** Quantity still working at the venue: zero once the order has ended (FIX LeavesQty). */
 export function leavesQty(o: Order): Qty {
   if (!isOpen(o.status)) return 0n;

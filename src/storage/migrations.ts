@@ -395,10 +395,19 @@ const M3_AUDIT_PAYLOAD_JSON = `
 ALTER TABLE audit_log ALTER COLUMN payload TYPE json USING payload::json;
 `;
 
+const M4_ORDER_EVENTS_KEY = `
+-- A record may now concern several orders: order.massCanceled (one venue mass cancel report) ends
+-- every order it names in one journal record, so order_events gets one row per order of it, all
+-- with the record's seq. The key becomes (seq, order_id); lookups by order use order_events_order_idx.
+ALTER TABLE order_events DROP CONSTRAINT order_events_pkey;
+ALTER TABLE order_events ADD PRIMARY KEY (seq, order_id);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'core tables, immutable audit_log', sql: M1_CORE },
   { version: 2, name: 'time series: hypertables or monthly partitions, retention', sql: M2_TIME_SERIES },
   { version: 3, name: 'audit_log.payload json (cheaper to write than jsonb)', sql: M3_AUDIT_PAYLOAD_JSON },
+  { version: 4, name: 'order_events keyed by (seq, order_id): one record may end many orders', sql: M4_ORDER_EVENTS_KEY },
 ];
 
 export function migrationChecksum(m: Migration): string {

@@ -15,7 +15,7 @@
 import { divRound, formatDecimal, mul, parseDecimal, tryParseDecimal } from '../core/fixed.js';
 import type { JournalEntry } from '../engine/journal.js';
 import { isOpen } from '../oms/order-state.js';
-import type { FillWire, OrderChangeWire, OrderWire } from '../oms/order.js';
+import type { FillWire, OrderChangeWire, OrderMassCancelWire, OrderWire } from '../oms/order.js';
 import type { OrderStatus } from '../core/types.js';
 import type { PositionWire } from '../portfolio/portfolio.js';
 
@@ -120,19 +120,25 @@ export type OrderChangeRow = Pick<
   | 'id'
   | 'status'
   | 'is_open'
-  | 'filled_quantity'
   | 'leaves_quantity'
   | 'average_price'
-  | 'fees'
   | 'venue_order_id'
   | 'reject_reason'
   | 'reject_detail'
   | 'replaced_by_id'
-  | 'uncertain'
   | 'updated_ts_ns'
   | 'updated_at'
   | 'last_seq'
->;
+> & {
+  /**
+   * null: left as it was. An order.updated always carries these; an order.massCanceled (a cancel
+   * changes no fill) does not, nor average_price, which a change may otherwise only set to null
+   * while nothing is filled, that is while it is null anyway.
+   */
+  filled_quantity: string | null;
+  fees: string | null;
+  uncertain: boolean | null;
+};
 
 export interface OrderEventRow {
   seq: number;
@@ -596,7 +602,7 @@ function orderRow(o: OrderWire, seq: number, iso: (ns: bigint) => string): Order
 }
 
 /** The columns every state change may alter, from either wire form, each checked. */
-function stateColumns(o: OrderWire | OrderChangeWire): Omit<OrderChangeRow, 'id' | 'updated_ts_ns' | 'updated_at' | 'last_seq'> {
+function stateColumns(o: OrderWire | OrderChangeWire): Omit<OrderChangeRow, 'id' | 'updated_ts_ns' | 'updated_at' | 'last_seq'> & { filled_quantity: string; fees: string; uncertain: boolean } {
   return {
     status: str(o.status, 'order.status'),
     is_open: isOpen(o.status as OrderStatus),
@@ -627,15 +633,15 @@ function orderChangeRow(o: OrderChangeWire, seq: number, iso: (ns: bigint) => st
 function mergeOrderChange(into: OrderRow | OrderChangeRow, c: OrderChangeRow): void {
   into.status = c.status;
   into.is_open = c.is_open;
-  into.filled_quantity = c.filled_quantity;
+  if (c.filled_quantity !== null) into.filled_quantity = c.filled_quantity;
   into.leaves_quantity = c.leaves_quantity;
-  into.average_price = c.average_price;
-  into.fees = c.fees;
+  into.average_price = c.average_price ?? into.average_price;
+  if (c.fees !== null) into.fees = c.fees;
   into.venue_order_id = c.venue_order_id ?? into.venue_order_id;
   into.reject_reason = c.reject_reason ?? into.reject_reason;
   into.reject_detail = c.reject_detail ?? into.reject_detail;
   into.replaced_by_id = c.replaced_by_id ?? into.replaced_by_id;
-  into.uncertain = c.uncertain;
+  if (c.uncertain !== null) into.uncertain = c.uncertain;
   into.updated_ts_ns = c.updated_ts_ns;
   into.updated_at = c.updated_at;
   into.last_seq = c.last_seq;
@@ -764,6 +770,50 @@ export class BatchBuilder {
     const b = this.batch;
     const seq = e.seq;
     const type = p.type;
+    if (e.kind === 'event' && type === 'order.massCanceled') {
+      // one venue mass cancel report: a change and an order_events row per order it ended
+      if (!Array.isArray(p.orders)) throw new TypeError('order.massCanceled without orders');
+      const cause = optStr(p.cause);
+      const updatedNs = nsString(p.updatedTs, 'updatedTs');
+      const updatedAt = this.iso(BigInt(updatedNs));
+      for (const o of p.orders as OrderMassCancelWire[]) {
+        const c: OrderChangeRow = {
+          id: str(o.id, 'orders[].id'),
+          status: 'Canceled',
+          is_open: false,
+          filled_quantity: null,
+          leaves_quantity: '0',
+          average_price: null,
+          fees: null,
+          venue_order_id: optStr(o.venueOrderId),
+          reject_reason: null,
+          reject_detail: null,
+          replaced_by_id: null,
+          uncertain: null,
+          updated_ts_ns: updatedNs,
+          updated_at: updatedAt,
+          last_seq: seq,
+        };
+        const row = b.orders.get(c.id) ?? b.orderChanges.get(c.id);
+        if (row !== undefined) mergeOrderChange(row, c);
+        else b.orderChanges.set(c.id, c);
+        b.orderEvents.push({
+          seq,
+          ts_ns: tsNsStr,
+          ts,
+          order_id: c.id,
+          type,
+          status: c.status,
+          from_status: optStr(o.from),
+          cause,
+          // the cancel changed no fill: left null, whatever batch the order's earlier rows fell in
+          filled_quantity: null,
+          leaves_quantity: '0',
+          actor_id: null,
+        });
+      }
+      return;
+    }
     if (e.kind === 'event' && type.startsWith('order.')) {
       const order = p.order as OrderWire | OrderChangeWire | undefined;
       const orderId = order !== undefined ? order.id : p.orderId;

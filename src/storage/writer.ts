@@ -97,7 +97,7 @@ const ORDER_CHANGES_STAGE: CopyTable<OrderChangeRow> = {
   columns: ORDER_CHANGE_COLUMNS,
   line: (r) =>
     [
-      f(r.id), f(r.status), f(r.is_open), r.filled_quantity, r.leaves_quantity, f(r.average_price), r.fees, f(r.venue_order_id),
+      f(r.id), f(r.status), f(r.is_open), f(r.filled_quantity), r.leaves_quantity, f(r.average_price), f(r.fees), f(r.venue_order_id),
       f(r.reject_reason), json(r.reject_detail), f(r.replaced_by_id), f(r.uncertain), r.updated_ts_ns, r.updated_at, r.last_seq,
     ].join('\t'),
 };
@@ -216,17 +216,22 @@ const PERFORMANCE_COLS: Col[] = [
   ['last_seq', 'bigint'],
 ];
 
+const KEPT_WHEN_NULL = new Set<string>(['filled_quantity', 'average_price', 'fees', 'uncertain', 'venue_order_id', 'reject_reason', 'reject_detail', 'replaced_by_id']);
+
 export const SQL = {
   /** Per connection: the staging table the orders upsert reads from, emptied at each commit. */
   prepareSession: `CREATE TEMP TABLE IF NOT EXISTS orders_stage (LIKE orders) ON COMMIT DELETE ROWS`,
   /** Same for the order changes: the columns an order.updated can alter, without NOT NULL constraints. */
   prepareChangeStage:
     `CREATE TEMP TABLE IF NOT EXISTS order_changes_stage ON COMMIT DELETE ROWS AS SELECT ${ORDER_CHANGE_COLUMNS.join(', ')} FROM orders WITH NO DATA`,
-  /** A change never clears what it leaves null (venue order id, reject reason, replacement). */
+  /**
+   * A change never clears what it leaves null (venue order id, reject reason, replacement; and the
+   * fill columns and uncertain flag, which a mass cancel's change leaves null: OrderChangeRow).
+   */
   applyOrderChanges:
     'UPDATE orders o SET ' +
     ORDER_CHANGE_COLUMNS.filter((c) => c !== 'id')
-      .map((c) => (['venue_order_id', 'reject_reason', 'reject_detail', 'replaced_by_id'].includes(c) ? `${c} = COALESCE(s.${c}, o.${c})` : `${c} = s.${c}`))
+      .map((c) => (KEPT_WHEN_NULL.has(c) ? `${c} = COALESCE(s.${c}, o.${c})` : `${c} = s.${c}`))
       .join(', ') +
     ' FROM order_changes_stage s WHERE o.id = s.id AND o.last_seq < s.last_seq',
   upsertOrders:

@@ -126,13 +126,17 @@ describe('mass cancel report', () => {
     expect(h.kernel.oms.hasSeenExec(venue, 'X-a')).toBe(true);
     expect(h.eventsOf('exec.anomaly').map((e) => e.orderId)).toEqual([b.id]);
     expect(h.eventsOf('exec.ignored').map((e) => [e.execId, e.reason])).toEqual([['X-n', 'unknown_order']]);
-    const updates = h.eventsOf('order.updated').filter((e) => e.cause === 'venue mass cancel K1-1');
-    expect(updates.map((e) => [e.order.id, e.order.status, e.order.leavesQuantity])).toEqual([
-      [a.id, 'Canceled', '0'],
-      [b.id, 'Canceled', '0'],
+    // one record for the whole report, naming each order it ended with its change and former status
+    expect(h.eventsOf('order.updated').filter((e) => e.cause === 'venue mass cancel K1-1')).toEqual([]);
+    const booked = h.eventsOf('order.massCanceled');
+    expect(booked).toHaveLength(1);
+    expect(booked[0]).toMatchObject({ venue, reportId: 'M1', requestId: 'K1-1', cause: 'venue mass cancel K1-1', updatedTs: a.updatedTs.toString() });
+    expect(booked[0]!.orders).toEqual([
+      { id: a.id, from: 'PartiallyFilled' },
+      { id: b.id, from: 'New' },
     ]);
     h.input({ type: 'exec.massCancel', r: report });
     expect(h.eventsOf('exec.ignored').map((e) => [e.execId, e.reason])).toEqual([['X-n', 'unknown_order'], ['M1', 'duplicate']]);
-    expect(h.eventsOf('order.updated').filter((e) => e.cause === 'venue mass cancel K1-1')).toHaveLength(2);
+    expect(h.eventsOf('order.massCanceled')).toHaveLength(1);
   });
 });

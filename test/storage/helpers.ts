@@ -116,7 +116,13 @@ export function journalTruth(dir: string): JournalTruth {
   for (const e of Journal.read(dir, { verify: true })) {
     t.lastSeq = e.seq;
     const p = e.payload as Record<string, unknown> & { type: string };
-    if (e.kind === 'event' && p.type.startsWith('order.')) {
+    if (e.kind === 'event' && p.type === 'order.massCanceled') {
+      // one row per order the mass cancel ended
+      for (const o of p.orders as { id: string }[]) {
+        t.orderEvents++;
+        t.orderIds.add(o.id);
+      }
+    } else if (e.kind === 'event' && p.type.startsWith('order.')) {
       t.orderEvents++;
       const o = p.order as { id?: string } | undefined;
       if (o?.id !== undefined) t.orderIds.add(o.id);

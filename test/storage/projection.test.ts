@@ -106,6 +106,45 @@ describe('batch builder', () => {
     ]);
   });
 
+  it('books an order.massCanceled as a change and an order_events row per order it names', () => {
+    const b = new BatchBuilder(new ProjectionState(), 1, ZERO_HASH_HEX);
+    const created = {
+      id: 'O2', clOrdId: 'O2', clientOrderId: 'c2', account: 'A1', strategyId: null, traderId: null, symbol: 'AAPL', venue: 'X', side: 'sell',
+      type: 'limit', timeInForce: 'GTC', quantity: '10', price: '101', status: 'New', filledQuantity: '0', leavesQuantity: '10', averagePrice: null,
+      fees: '0', venueOrderId: 'V2', rejectReason: null, rejectDetail: null, replacesId: null, replacedById: null, uncertain: false, createdTs: '1767225600000000000', updatedTs: '1767225600000000000',
+    };
+    b.add(entry(1, T0, 'event', { type: 'order.created', order: { ...created, filledQuantity: '3', averagePrice: '100', fees: '0.5' }, actor: { id: 'u1', channel: 'api' } }));
+    b.add(entry(2, T0 + 7n, 'event', {
+      type: 'order.massCanceled', venue: 'X', reportId: 'M1', requestId: 'K1-1', cause: 'venue mass cancel K1-1', updatedTs: '1767225600000000007',
+      orders: [{ id: 'O1', from: 'PartiallyFilled', venueOrderId: 'V1' }, { id: 'O2', from: 'New' }],
+    }));
+    const batch = b.finish();
+    expect(batch.malformed).toEqual([]);
+    // O2 was created in this batch: merged into its row, its fills, fees and venue order id kept
+    expect(batch.orders.get('O2')).toMatchObject({
+      status: 'Canceled', is_open: false, leaves_quantity: '0', filled_quantity: '3', average_price: '100', fees: '0.5', venue_order_id: 'V2',
+      updated_ts_ns: '1767225600000000007', first_seq: 1, last_seq: 2,
+    });
+    // O1 came earlier: an UPDATE that leaves the fill columns (null) as they are in the table
+    expect(batch.orderChanges.get('O1')).toMatchObject({
+      status: 'Canceled', is_open: false, leaves_quantity: '0', filled_quantity: null, average_price: null, fees: null, uncertain: null, venue_order_id: 'V1', last_seq: 2,
+    });
+    expect(batch.orderEvents.map((e) => [e.seq, e.order_id, e.type, e.from_status, e.status, e.cause, e.filled_quantity, e.leaves_quantity])).toEqual([
+      [1, 'O2', 'order.created', null, 'New', null, '3', '10'],
+      [2, 'O1', 'order.massCanceled', 'PartiallyFilled', 'Canceled', 'venue mass cancel K1-1', null, '0'],
+      [2, 'O2', 'order.massCanceled', 'New', 'Canceled', 'venue mass cancel K1-1', null, '0'],
+    ]);
+  });
+
+  it('records an order.massCanceled without its order list as malformed and projects the rest', () => {
+    const b = new BatchBuilder(new ProjectionState(), 1, ZERO_HASH_HEX);
+    b.add(entry(1, T0, 'event', { type: 'order.massCanceled', venue: 'X', reportId: 'M1', requestId: 'K1-1', cause: 'c', updatedTs: '1' }));
+    const batch = b.finish();
+    expect(batch.malformed).toEqual([{ seq: 1, type: 'order.massCanceled', error: 'order.massCanceled without orders' }]);
+    expect(batch.audit).toHaveLength(1);
+    expect(batch.orderEvents).toEqual([]);
+  });
+
   it('refuses a gap in the sequence', () => {
     const b = new BatchBuilder(new ProjectionState(), 1, ZERO_HASH_HEX);
     expect(() => b.add(entry(2, T0, 'input', { type: 'timer' }))).toThrow(/expected seq 1/);

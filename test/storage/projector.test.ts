@@ -70,6 +70,48 @@ describeDrivers('projector', (kind) => {
     }
   });
 
+  it('books a mass cancel (order.massCanceled) onto orders of an earlier batch, keeping their fills, and one order_events row per order', async () => {
+    const t = await target(kind, { batchSize: 2 });
+    const journal = await openJournal(t);
+    const T = 1_767_225_600_000_000_000n;
+    const order = (id: string, status: string, filled: string, avg: string | null, fees: string) => ({
+      id, clOrdId: id, clientOrderId: `c-${id}`, account: 'A1', strategyId: null, traderId: null, symbol: 'AAPL', venue: 'X', side: 'buy',
+      type: 'limit', timeInForce: 'GTC', quantity: '10', price: '100', status, filledQuantity: filled, leavesQuantity: String(10 - Number(filled)), averagePrice: avg,
+      fees, venueOrderId: `V-${id}`, rejectReason: null, rejectDetail: null, replacesId: null, replacedById: null, uncertain: id === 'O2', createdTs: T.toString(), updatedTs: T.toString(),
+    });
+    journal.append('event', 1, T, { type: 'order.created', order: order('O1', 'PartiallyFilled', '3', '99.5', '0.25'), actor: { id: 'u1', channel: 'api' } });
+    journal.append('event', 2, T + 1n, { type: 'order.created', order: order('O2', 'New', '0', null, '0'), actor: { id: 'u1', channel: 'api' } });
+    journal.append('event', 3, T + 2n, {
+      type: 'order.massCanceled', venue: 'X', reportId: 'M1', requestId: 'K1-1', cause: 'venue mass cancel K1-1', updatedTs: (T + 2n).toString(),
+      orders: [{ id: 'O1', from: 'PartiallyFilled' }, { id: 'O2', from: 'New' }],
+    });
+    await journal.flush();
+    const db = NodeDatabase.start(t.settings, journal);
+    cleanups.push(() => db.stop());
+    await db.whenProjected(3);
+    expect(db.status()).toMatchObject({ lastSeq: 3, malformed: 0 });
+    await db.stop();
+    await expectMirrors(t, journal.dir);
+    const c = await t.open();
+    try {
+      const rows = await c.query<Record<string, unknown>>(
+        `SELECT id, status, is_open, filled_quantity::text AS filled, leaves_quantity::text AS leaves, average_price::text AS avg, fees::text AS fees,
+                venue_order_id, uncertain, updated_ts_ns::text AS updated, last_seq::int AS last_seq FROM orders ORDER BY id`,
+      );
+      expect(rows.rows).toEqual([
+        { id: 'O1', status: 'Canceled', is_open: false, filled: '3.00000000', leaves: '0.00000000', avg: '99.50000000', fees: '0.25000000', venue_order_id: 'V-O1', uncertain: false, updated: (T + 2n).toString(), last_seq: 3 },
+        { id: 'O2', status: 'Canceled', is_open: false, filled: '0.00000000', leaves: '0.00000000', avg: null, fees: '0.00000000', venue_order_id: 'V-O2', uncertain: true, updated: (T + 2n).toString(), last_seq: 3 },
+      ]);
+      const ev = await c.query<Record<string, unknown>>(`SELECT seq::int AS seq, order_id, type, from_status, status FROM order_events WHERE seq = 3 ORDER BY order_id`);
+      expect(ev.rows).toEqual([
+        { seq: 3, order_id: 'O1', type: 'order.massCanceled', from_status: 'PartiallyFilled', status: 'Canceled' },
+        { seq: 3, order_id: 'O2', type: 'order.massCanceled', from_status: 'New', status: 'Canceled' },
+      ]);
+    } finally {
+      await c.close();
+    }
+  });
+
   it('resumes where it stopped, also after being cut off mid-catch-up: nothing lost, nothing doubled', async () => {
     // drainTimeoutMs 0: stop() aborts at once, wherever the projector is
     const t = await target(kind, { batchSize: 300, drainTimeoutMs: 0 });
