@@ -671,8 +671,8 @@ export class RiskEngine implements PreTradeRisk {
       const nl = o.pendingReplace.quantity - o.filledQuantity;
       if (nl > leaves) leaves = nl;
     }
-    const px = o.pendingReplace?.price ?? o.price ?? this.host.md.mark(o.symbol) ?? 0n;
-    const notional = mul(px, leaves);
+    // nothing left working (an order ending, every order of a kill switch): no price needed
+    const notional = leaves === 0n ? 0n : mul(o.pendingReplace?.price ?? o.price ?? this.host.md.mark(o.symbol) ?? 0n, leaves);
     const dLeaves = leaves - t.leaves;
     const dNotional = notional - t.notional;
     const dOpen = (open ? 1 : 0) - (t.open ? 1 : 0);

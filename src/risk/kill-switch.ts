@@ -74,6 +74,12 @@ export function scopeLabel(s: KillScope): string {
 
 export class KillSwitch {
   readonly activations: KillActivation[] = [];
+
+  /** Some activation is still waiting for its confirmations (before its timeout). */
+  get cancelling(): boolean {
+    for (let i = this.activations.length - 1; i >= 0; i--) if (this.activations[i]!.status === 'CANCELLING') return true;
+    return false;
+  }
   private nextId = 1;
   timeoutNs: Nanos = 2_000_000_000n;
   maxRetries = 5;

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Actor } from '../../src/core/types.js';
 import type { KillScope } from '../../src/risk/kill-switch.js';
-import { KernelHarness, kernelConfig } from '../helpers.js';
+import { join } from 'node:path';
+import type { Journal } from '../../src/engine/journal.js';
+import { Snapshotter } from '../../src/engine/snapshots/snapshotter.js';
+import { KernelHarness, kernelConfig, tempDir } from '../helpers.js';
 
 const RISK: Actor = { id: 'dev-risk', role: 'risk_manager', channel: 'api' };
 const SENIOR: Actor = { id: 'dev-senior', role: 'senior_management', channel: 'api' };
@@ -94,6 +97,27 @@ describe('kill switch', () => {
     kill(h, { type: 'account', id: 'ACC1' });
     expect(h.kernel.strategyState('s1')).toBe('stopped');
     expect(h.kernel.strategyState('s2')).toBe('running');
+  });
+
+  it('puts off the periodic snapshot while an activation is cancelling, and takes it once the activation is complete', async () => {
+    const { h } = seeded(false);
+    const tmp = tempDir();
+    try {
+      // the snapshotter reads only these of the journal: where it stands, and when a seq is durable
+      const journal = { lastSeq: 0, lastHash: Buffer.alloc(32), whenDurable: () => Promise.resolve() } as unknown as Journal;
+      const snapper = new Snapshotter(h.kernel, journal, { dir: join(tmp.dir, 'snapshots'), intervalMs: 1000, keep: 2, nodeId: 'test', fsync: false });
+      kill(h, { type: 'firm' });
+      expect(h.kernel.killSwitch.cancelling).toBe(true);
+      expect(await snapper.tick()).toBeNull();
+      expect(snapper.stats).toMatchObject({ deferred: 1, taken: 0 });
+      confirmAll(h);
+      expect(h.kernel.killSwitch.activations[0]!.status).toBe('COMPLETE');
+      expect(h.kernel.killSwitch.cancelling).toBe(false);
+      expect(await snapper.tick()).not.toBeNull();
+      expect(snapper.stats).toMatchObject({ deferred: 1, taken: 1 });
+    } finally {
+      tmp.cleanup();
+    }
   });
 
   it('a venue that never confirms: orders become UNCERTAIN, cancels are retried, a critical alert is raised', () => {

@@ -5,7 +5,10 @@
  * pass. Everything after it — waiting until the journal holds every record the snapshot reflects,
  * hashing (on the thread pool), writing, fsync, rename — is asynchronous and never blocks the core.
  * A snapshot is skipped while the previous one is still being written, and when nothing happened
- * since the last one.
+ * since the last one. A periodic one is also deferred while a kill switch activation is cancelling:
+ * serializing holds the core for tens of milliseconds (docs/benchmarks.md), which the kill switch's
+ * confirmations must not wait behind; the next tick after the activation completes (or turns
+ * UNCERTAIN at its timeout) takes it.
  */
 import type { Journal } from '../journal.js';
 import type { Kernel } from '../kernel.js';
@@ -23,6 +26,8 @@ export interface SnapshotterOptions {
 export interface SnapshotterStats {
   taken: number;
   skipped: number;
+  /** periodic snapshots put off because a kill switch activation was cancelling */
+  deferred: number;
   failed: number;
   lastSeq: number;
   lastBytes: number;
@@ -36,7 +41,7 @@ export interface SnapshotterStats {
 
 export class Snapshotter {
   readonly store: SnapshotStore;
-  readonly stats: SnapshotterStats = { taken: 0, skipped: 0, failed: 0, lastSeq: 0, lastBytes: 0, lastSerializeMs: 0, maxSerializeMs: 0, lastWriteMs: 0 };
+  readonly stats: SnapshotterStats = { taken: 0, skipped: 0, deferred: 0, failed: 0, lastSeq: 0, lastBytes: 0, lastSerializeMs: 0, maxSerializeMs: 0, lastWriteMs: 0 };
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<SnapshotHeader | null> | undefined;
   private lastInputSeq = -1;
@@ -52,8 +57,17 @@ export class Snapshotter {
 
   start(): void {
     if (this.timer !== undefined) return;
-    this.timer = setInterval(() => void this.take(), this.opts.intervalMs);
+    this.timer = setInterval(() => void this.tick(), this.opts.intervalMs);
     this.timer.unref();
+  }
+
+  /** The periodic snapshot: taken unless a kill switch activation is cancelling. */
+  tick(): Promise<SnapshotHeader | null> {
+    if (this.kernel.killSwitch.cancelling) {
+      this.stats.deferred++;
+      return Promise.resolve(null);
+    }
+    return this.take();
   }
 
   /** Takes a snapshot now unless one is being written or nothing changed; resolves once it is on disk. */
