@@ -54,6 +54,9 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+/** Payload fields that list orders (ids, or objects with an id). */
+const LIST_FIELDS = ['orders', 'massCancelledOrders', 'uncertainOrders', 'timedOut'] as const;
+
 /**
  * Order ids a record concerns: commands and events name them directly; execution reports carry
  * the venue-facing clOrdId, which is the order id or "<order id>-C<n>" for a cancel request.
@@ -90,12 +93,13 @@ export function orderIdsOf(p: JournalPayload): string[] {
     for (const a of m.affected as unknown[]) if (typeof a === 'object' && a !== null) add((a as Record<string, unknown>).clOrdId);
   }
   add(p.clOrdId);
-  // records about many orders: a mass cancel's booking (order.massCanceled) and the kill switch's
-  // list of the orders its mass cancels cover
-  if (Array.isArray(p.orders)) {
-    for (const o of p.orders as unknown[]) if (typeof o === 'object' && o !== null) add((o as Record<string, unknown>).id);
+  // records about many orders: a mass cancel's booking (order.massCanceled: objects with an id), the
+  // orders the kill switch's mass cancels cover or that it escalated, the orders a recovery waited on
+  for (const field of LIST_FIELDS) {
+    const list = p[field];
+    if (!Array.isArray(list)) continue;
+    for (const o of list as unknown[]) add(typeof o === 'object' && o !== null ? (o as Record<string, unknown>).id : o);
   }
-  if (Array.isArray(p.massCancelledOrders)) for (const id of p.massCancelledOrders as unknown[]) add(id);
   return ids;
 }
 
