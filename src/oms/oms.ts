@@ -44,6 +44,22 @@ export class OrderManager {
   private readonly byClOrdId = new Map<string, string>();
   private readonly clientIds = new Set<string>();
   private readonly seenExecs = new Set<string>();
+  /**
+   * The execution ids of mass cancel reports not yet added to seenExecs: a kill switch's booking
+   * appends them here (an array push instead of a hash-set insertion per order, on the path a kill
+   * switch is timed on) and the next reader folds them in, in order (seen()).
+   */
+  private unfoldedSeen: string[] = [];
+
+  /** seenExecs with every booked execution id in it. */
+  private seen(): Set<string> {
+    const u = this.unfoldedSeen;
+    if (u.length > 0) {
+      for (let i = 0; i < u.length; i++) this.seenExecs.add(u[i]!);
+      this.unfoldedSeen = [];
+    }
+    return this.seenExecs;
+  }
   readonly fills: Fill[] = [];
   private nextNo = 1;
   private nextReq = 1;
@@ -248,7 +264,7 @@ export class OrderManager {
 
   onExecutionReport(r: ExecutionReportMsg): void {
     const execKey = r.venue + ':' + r.execId;
-    if (this.seenExecs.has(execKey)) {
+    if (this.seen().has(execKey)) {
       this.host.emit({ type: 'exec.ignored', venue: r.venue, execId: r.execId, clOrdId: r.clOrdId, reason: 'duplicate' });
       return;
     }
@@ -318,7 +334,7 @@ export class OrderManager {
    */
   onMassCancelReport(r: MassCancelReportMsg): void {
     const reportKey = r.venue + ':' + r.reportId;
-    if (this.seenExecs.has(reportKey)) {
+    if (this.seen().has(reportKey)) {
       this.host.emit({ type: 'exec.ignored', venue: r.venue, execId: r.reportId, clOrdId: r.requestId, reason: 'duplicate' });
       return;
     }
@@ -330,18 +346,15 @@ export class OrderManager {
     const changes: OrderMassCancelWire[] = [];
     for (let i = 0; i < r.affected.length; i++) {
       const a = r.affected[i]!;
-      const execKey = r.venue + ':' + a.execId;
-      // one hash operation instead of has() then add(): this loop runs once per order of a kill
-      const seen = this.seenExecs.size;
-      this.seenExecs.add(execKey);
-      if (this.seenExecs.size === seen) continue;
       const id = this.byClOrdId.get(a.clOrdId);
       const o = id === undefined ? undefined : this.orders.get(id);
       if (!o || o.venue !== r.venue) {
-        this.seenExecs.delete(execKey);
         this.host.emit({ type: 'exec.ignored', venue: r.venue, execId: a.execId, clOrdId: a.clOrdId, reason: 'unknown_order' });
         continue;
       }
+      // (the report itself is deduplicated above; an order whose cancellation was already booked
+      // from its own execution report has ended and is passed over below)
+      this.unfoldedSeen.push(r.venue + ':' + a.execId);
       const learned = o.venueOrderId === null;
       if (learned) o.venueOrderId = a.venueOrderId;
       // (nothing filled on either side is the usual case: no parsing for it)
@@ -515,7 +528,7 @@ export class OrderManager {
 
   /** Whether an execution report of this venue was already applied (or ignored as a duplicate). */
   hasSeenExec(venue: string, execId: string): boolean {
-    return this.seenExecs.has(venue + ':' + execId);
+    return this.seen().has(venue + ':' + execId);
   }
 
   // ---------------------------------------------------------------- snapshots (src/engine/snapshots)
@@ -527,12 +540,14 @@ export class OrderManager {
   /** The OMS state as JSON, in Buffers to concatenate (orders, indexes, seen execution ids, fills, counters). */
   snapshotParts(): Buffer[] {
     this.snapshotWriter ??= new OmsSnapshotWriter();
-    const { orders, open, byClOrdId, clientIds, seenExecs, fills, nextNo, nextReq, lateReports } = this;
+    const { orders, open, byClOrdId, clientIds, fills, nextNo, nextReq, lateReports } = this;
+    const seenExecs = this.seen();
     return this.snapshotWriter.pieces({ orders, open, byClOrdId, clientIds, seenExecs, fills, nextNo, nextReq }, lateReports);
   }
 
   restore(s: OmsSnapshot): void {
     const { orders, open, byClOrdId, clientIds, seenExecs, fills } = this;
+    this.unfoldedSeen = [];
     const c = restoreOmsState(s, { orders, open, byClOrdId, clientIds, seenExecs, fills });
     this.nextNo = c.nextNo;
     this.nextReq = c.nextReq;

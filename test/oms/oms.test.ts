@@ -124,6 +124,9 @@ describe('mass cancel report', () => {
     expect([a.status, b.status, c.status]).toEqual(['Canceled', 'Canceled', 'New']);
     expect(a.filledQuantity).toBe(400_000_000n);
     expect(h.kernel.oms.hasSeenExec(venue, 'X-a')).toBe(true);
+    expect(h.kernel.oms.hasSeenExec(venue, 'X-b')).toBe(true);
+    // an order we do not know: its cancellation stays unseen, for reconciliation to report
+    expect(h.kernel.oms.hasSeenExec(venue, 'X-n')).toBe(false);
     expect(h.eventsOf('exec.anomaly').map((e) => e.orderId)).toEqual([b.id]);
     expect(h.eventsOf('exec.ignored').map((e) => [e.execId, e.reason])).toEqual([['X-n', 'unknown_order']]);
     // one record for the whole report, naming each order it ended with its change and former status

@@ -81,7 +81,8 @@ describe('kernel snapshots', () => {
     const k = new Kernel({ event: () => {}, command: () => {} });
     const fields = (o: object) => Object.getOwnPropertyNames(o).sort();
     expect(fields(k)).toEqual(['bars', 'config', 'curSeq', 'gate', 'inputsProcessed', 'instruments', 'killSwitch', 'lastInputSeq', 'massCancelVenues', 'md', 'nowTs', 'oms', 'portfolio', 'recon', 'risk', 'sink', 'started', 'strategies', 'subscribers']);
-    expect(fields(k.oms)).toEqual(['byClOrdId', 'clientIds', 'fills', 'host', 'lateReports', 'nextNo', 'nextReq', 'open', 'orders', 'seenExecs', 'snapshotWriter']);
+    // unfoldedSeen: folded into seenExecs before the snapshot reads it
+    expect(fields(k.oms)).toEqual(['byClOrdId', 'clientIds', 'fills', 'host', 'lateReports', 'nextNo', 'nextReq', 'open', 'orders', 'seenExecs', 'snapshotWriter', 'unfoldedSeen']);
     expect(fields(k.risk)).toEqual(['aggs', 'alertSeq', 'alerts', 'config', 'day', 'firm', 'guards', 'holders', 'host', 'markUsed', 'onAutoKill', 'recentHead', 'recentOrders', 'recentQueue', 'rejections', 'restricted', 'rulesByKey', 'scopeCache', 'thresholds', 'tracked']);
     expect(fields(k.killSwitch)).toEqual(['activations', 'guard', 'host', 'maxRetries', 'nextId', 'timeoutNs']);
     expect(fields(k.portfolio)).toEqual(['accounts', 'firmNet', 'positions']);
