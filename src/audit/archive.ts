@@ -13,6 +13,11 @@
  * resumes after a crash or an outage (a PUT either creates the whole object or nothing). An
  * object that exists with a different size is never overwritten: the run stops with an error.
  * The active (last) segment is not archived until the journal seals it.
+ *
+ * Each run also reports the archive's confirmed high-water mark (archivedThroughSeq): the highest
+ * seq such that every journal record up to it is in a sealed segment the archive holds. The trail
+ * journals it in its `audit.archived` note, and the database projects it into
+ * audit_archive_state, below which (and past two years) audit_log partitions may be dropped.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -31,6 +36,11 @@ export interface ArchiveRun {
   /** Objects found already archived. */
   present: number;
   retainUntil: string;
+  /**
+   * Every journal record up to this seq is in a sealed segment the archive holds after this run
+   * (found there or uploaded now), from the journal's first segment on without a gap; 0 when none.
+   */
+  archivedThroughSeq: number;
 }
 
 export interface ArchiverOptions {
@@ -95,16 +105,42 @@ export class AuditArchiver {
     return this.client;
   }
 
+  /** The local journal's segment file names, oldest first (the last one is the active segment). */
+  private segmentNames(): string[] {
+    try {
+      return fs.readdirSync(path.join(this.dataDir, 'journal')).filter((n) => SEGMENT_NAME_RE.test(n)).sort();
+    } catch {
+      return [];
+    }
+  }
+
+  /**
+   * The highest seq such that every record from seq 1 up to it is in a segment in `held` (keys
+   * the archive holds). A segment's last seq is the next segment's first seq - 1, the next being
+   * known from the archive or the local journal; a segment with no known successor (the active
+   * one) counts for nothing.
+   */
+  private archivedThrough(held: Iterable<string>, localNames: readonly string[]): number {
+    const dir = `${this.prefix}journal/`;
+    const archived = new Set<number>();
+    for (const key of held) {
+      if (!key.startsWith(dir)) continue;
+      const m = SEGMENT_NAME_RE.exec(key.slice(dir.length));
+      if (m !== null) archived.add(Number(m[1]));
+    }
+    const firsts = new Set<number>(archived);
+    for (const n of localNames) firsts.add(Number(SEGMENT_NAME_RE.exec(n)![1]));
+    const sorted = [...firsts].sort((a, b) => a - b);
+    let through = 0;
+    if (sorted[0] !== 1) return 0;
+    for (let i = 0; i + 1 < sorted.length && archived.has(sorted[i]!); i++) through = sorted[i + 1]! - 1;
+    return through;
+  }
+
   /** What should be in the archive now, by key. */
-  candidates(): Candidate[] {
+  candidates(names: readonly string[] = this.segmentNames()): Candidate[] {
     const out: Candidate[] = [];
     const journalDir = path.join(this.dataDir, 'journal');
-    let names: string[] = [];
-    try {
-      names = fs.readdirSync(journalDir).filter((n) => SEGMENT_NAME_RE.test(n)).sort();
-    } catch {
-      names = [];
-    }
     // Every segment but the last is sealed (read-only, never written again).
     for (const name of names.slice(0, -1)) {
       out.push({ key: `${this.prefix}journal/${name}`, contentType: 'application/octet-stream', size: () => fs.statSync(path.join(journalDir, name)).size, load: () => fs.readFileSync(path.join(journalDir, name)) });
@@ -153,8 +189,9 @@ export class AuditArchiver {
     const now = this.opts.now?.() ?? new Date();
     const until = retainUntil(now, this.cfg.retentionYears);
     const existing = await this.list();
-    const run: ArchiveRun = { uploaded: [], uploadedBytes: 0, present: 0, retainUntil: until.toISOString() };
-    for (const c of this.candidates()) {
+    const names = this.segmentNames();
+    const run: ArchiveRun = { uploaded: [], uploadedBytes: 0, present: 0, retainUntil: until.toISOString(), archivedThroughSeq: 0 };
+    for (const c of this.candidates(names)) {
       const have = existing.get(c.key);
       if (have !== undefined) {
         const size = c.size();
@@ -183,6 +220,8 @@ export class AuditArchiver {
       run.uploaded.push({ key: c.key, bytes: body.length });
       run.uploadedBytes += body.length;
     }
+    // only now, with every PUT acknowledged: a run that failed midway reports nothing
+    run.archivedThroughSeq = this.archivedThrough([...existing.keys(), ...run.uploaded.map((u) => u.key)], names);
     return run;
   }
 

@@ -242,6 +242,7 @@ export function registerAuditCommands(program: Command, io: CliIo = processIo): 
         const r = await archiver.runOnce();
         for (const u of r.uploaded) io.out(`uploaded s3://${archiver.bucket}/${u.key} (${u.bytes} bytes)\n`);
         io.out(`${r.uploaded.length} uploaded, ${r.present} already archived; retained until ${r.retainUntil} (COMPLIANCE)\n`);
+        io.out(`journal archived through seq ${r.archivedThroughSeq}\n`);
       } finally {
         archiver.close();
       }

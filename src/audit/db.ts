@@ -2,15 +2,17 @@
  * Cross-check of the database's audit_log table against the journal. The projector (src/storage)
  * mirrors every journal record into
  *
- *   audit_log(seq PK, ts_ns bigint, ts timestamptz, kind, type, actor_id, payload jsonb,
- *             prev_hash bytea, hash bytea)        -- triggers refuse UPDATE, DELETE, TRUNCATE
+ *   audit_log(seq, ts_ns bigint, ts timestamptz, kind, type, actor_id, payload json,
+ *             prev_hash bytea, hash bytea)        -- key (seq, ts), monthly partitions on ts;
+ *                                                 -- triggers refuse UPDATE, DELETE, TRUNCATE
  *
  * and this module checks every row it holds against the record with the same seq: same ts, kind,
  * type, actor (payload.actor.id), payload (as JSON values: jsonb does not keep key order or
  * spacing, so the row alone cannot be re-hashed), prev_hash and hash. Rows may be missing only at
- * the ends: below the oldest retained seq (pruned by dropping whole partitions after the
- * retention period) and above the projector's high-water mark (lag). A hole in between, a row
- * with no journal record, or any difference is a failure naming the seq.
+ * the ends: below the oldest retained seq (pruned by dropping whole monthly partitions once past
+ * the retention period and in the WORM archive: bulwark_prune_audit_log) and above the
+ * projector's high-water mark (lag). A hole in between, a row with no journal record, or any
+ * difference is a failure naming the seq.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -403,7 +403,11 @@ export class AuditTrail {
       const run = await archiver.runOnce();
       this.lastArchiveRun = run;
       this.lastArchiveError = null;
-      if (run.uploaded.length > 0) this.host.note('audit.archived', { objects: run.uploaded.map((u) => u.key), bytes: run.uploadedBytes, retainUntil: run.retainUntil });
+      // archivedThroughSeq: the archive's confirmed mark, which the database projects into
+      // audit_archive_state (audit_log partitions at or below it may be pruned after two years)
+      if (run.uploaded.length > 0) {
+        this.host.note('audit.archived', { objects: run.uploaded.map((u) => u.key), bytes: run.uploadedBytes, retainUntil: run.retainUntil, archivedThroughSeq: run.archivedThroughSeq });
+      }
       if (this.archiveUp !== true) {
         if (this.archiveUp === false) this.host.note('audit.archive.up', { bucket: archiver.bucket });
         this.archiveUp = true;

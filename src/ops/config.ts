@@ -128,6 +128,8 @@ export const nodeConfigSchema = z
         /** read replica for dashboard queries; else env DATABASE_READ_URL; else the primary */
         readUrl: z.string().min(1).optional(),
         retentionYears: z.number().int().min(1).max(100).default(7),
+        /** audit_log partitions older than this, and already in the WORM archive, are dropped daily */
+        auditLogYears: z.number().int().min(1).max(100).default(2),
         batchSize: z.number().int().min(1).max(100_000).default(5000),
         lagThreshold: z.number().int().min(1).default(50_000),
         drainTimeoutMs: z.number().int().min(0).max(600_000).default(30_000),

@@ -1,12 +1,14 @@
 /**
- * `bulwark db migrate` and `bulwark db status`. Registered on the main program by
- * registerDbCommands; errors are thrown, and the main program prints them and exits 1.
+ * `bulwark db migrate`, `bulwark db status` and `bulwark db prune-audit`. Registered on the main
+ * program by registerDbCommands; errors are thrown, and the main program prints them and exits 1
+ * (a bad option value: commander's message naming the option, exit 2).
  */
 import * as fs from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { Journal } from '../engine/journal.js';
 import { loadConfig } from '../ops/config.js';
+import { auditRetentionState, pruneAuditLog } from './audit-prune.js';
 import { migrate, migrationStatus } from './migrate.js';
 import { databaseSettings, describeTarget, type DatabaseSettings } from './settings.js';
 import { openPglite, openPostgres, type SqlClient } from './sql-client.js';
@@ -18,6 +20,16 @@ export interface CliOutput {
 interface DbCommandOptions {
   config?: string;
   dataDir?: string;
+}
+
+/** The schema version that partitions audit_log and adds bulwark_prune_audit_log. */
+const AUDIT_PRUNE_VERSION = 5;
+
+/** `--years`: a whole number of years, at least 1 (the SQL function refuses less too). */
+export function parseYears(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1 || n > 100) throw new InvalidArgumentError('must be a whole number of years from 1 to 100');
+  return n;
 }
 
 function settingsOf(opts: DbCommandOptions): { settings: DatabaseSettings; dataDir: string } {
@@ -97,6 +109,46 @@ export function registerDbCommands(program: Command, io: CliOutput = { out: (t) 
         io.out(`projector last seq  ${projected}\n`);
         io.out(`journal last seq    ${journal.lastSeq}${journal.note !== undefined ? `  (${journal.note})` : ''}\n`);
         io.out(`lag                 ${Math.max(0, journal.lastSeq - projected)}\n`);
+      } finally {
+        await client.close();
+      }
+    });
+
+  db.command('prune-audit')
+    .description(
+      'drop the monthly partitions of audit_log wholly older than --years whose records the WORM archive has confirmed ' +
+        '(bulwark_prune_audit_log; never a DELETE); prints what it dropped. The node does the same daily.',
+    )
+    .option('--years <n>', 'keep this many years in the database (default: database.auditLogYears, 2)', parseYears)
+    .option('-c, --config <file>', 'YAML configuration file')
+    .option('-d, --data-dir <dir>', 'data directory (the embedded database is <dir>/db)')
+    .action(async (opts: DbCommandOptions & { years?: number }) => {
+      const { settings } = settingsOf(opts);
+      const years = opts.years ?? settings.auditLogYears;
+      const client = await open(settings);
+      try {
+        const st = await migrationStatus(client);
+        if (st.problems.length > 0) throw new Error(`database schema does not match this build (see bulwark db status): ${st.problems.join('; ')}`);
+        if (!st.applied.some((a) => a.version === AUDIT_PRUNE_VERSION)) {
+          throw new Error(
+            `the database schema is at version ${st.applied.at(-1)?.version ?? 0}: audit_log is partitioned from version ${AUDIT_PRUNE_VERSION} on; run bulwark db migrate (or start the node) first`,
+          );
+        }
+        const before = await auditRetentionState(client, years);
+        io.out(`database  ${describeTarget(settings)}\n`);
+        io.out(`keep      ${years} year${years === 1 ? '' : 's'}: partitions wholly before ${before.cutoff.toISOString()} may go\n`);
+        io.out(
+          before.sourceSeq === null
+            ? 'archive   no confirmed WORM archive mark in the database yet (no audit.archived note projected): only empty partitions can go\n'
+            : `archive   confirmed through seq ${before.archivedSeq} (audit.archived note at seq ${before.sourceSeq}, ${before.reportedAt?.toISOString() ?? '?'})\n`,
+        );
+        const dropped = await pruneAuditLog(client, years);
+        for (const d of dropped) {
+          io.out(`dropped   ${d.partition}  ${d.month.slice(0, 7)}  ${d.minSeq === null ? 'empty' : `seq ${d.minSeq}..${d.maxSeq}`}\n`);
+        }
+        if (dropped.length === 0) io.out('dropped   nothing\n');
+        const after = await auditRetentionState(client, years);
+        io.out(`audit_log starts at seq ${after.oldestSeq ?? '- (empty)'}, ${after.partitions} monthly partitions\n`);
       } finally {
         await client.close();
       }

@@ -403,11 +403,276 @@ ALTER TABLE order_events DROP CONSTRAINT order_events_pkey;
 ALTER TABLE order_events ADD PRIMARY KEY (seq, order_id);
 `;
 
+const M5_AUDIT_LOG_PARTITIONS = `
+-- audit_log kept two years in the database, then pruned by dropping whole monthly partitions,
+-- never by DELETE (docs/compliance.md, "Storage and retention" 3).
+--
+-- audit_log becomes a table partitioned by RANGE on ts, one partition per UTC month named
+-- audit_log_pYYYYMM, primary key (seq, ts) (a unique key of a partitioned table must hold the
+-- partition key; a record projected twice still collides: same seq, same ts). Native partitions
+-- in both time-series modes: with TimescaleDB a hypertable would be dropped by chunk retention
+-- policies that know nothing of the WORM archive, and its chunks are not ours to guard with
+-- triggers; plain PostgreSQL partitions behave the same on PGlite, PostgreSQL and TimescaleDB.
+--
+-- The existing rows are copied into the new table once (the old one is renamed, copied, dropped).
+ALTER TABLE audit_log RENAME TO audit_log_unpartitioned;
+
+CREATE TABLE audit_log (
+  seq       bigint NOT NULL,
+  ts_ns     bigint NOT NULL,
+  ts        timestamptz NOT NULL,
+  kind      text NOT NULL CHECK (kind IN ('input', 'event')),
+  type      text NOT NULL,
+  actor_id  text,
+  payload   json NOT NULL,
+  prev_hash bytea NOT NULL CHECK (octet_length(prev_hash) = 32),
+  hash      bytea NOT NULL CHECK (octet_length(hash) = 32)
+) PARTITION BY RANGE (ts);
+
+-- A statement-level trigger on the partitioned parent does not fire for a statement that names a
+-- partition (DELETE FROM audit_log_p202401), and statement triggers are not cloned onto
+-- partitions: every partition gets its own. Adds the refusal trigger (and the REVOKE) to any
+-- partition of audit_log that lacks it, e.g. one attached by hand; returns how many it fixed.
+CREATE FUNCTION bulwark_audit_guard_partitions() RETURNS integer
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  r record;
+  n integer := 0;
+BEGIN
+  FOR r IN
+    SELECT c.oid::regclass AS rel
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = 'audit_log'::regclass
+      AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'audit_log_append_only')
+  LOOP
+    EXECUTE format('CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change()', r.rel);
+    EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON %s FROM PUBLIC', r.rel);
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$fn$;
+
+-- The monthly partition of audit_log holding p_month (UTC), with its refusal trigger, if missing.
+CREATE FUNCTION bulwark_audit_partition(p_month date) RETURNS boolean
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  part text := 'audit_log_p' || to_char(date_trunc('month', p_month), 'YYYYMM');
+BEGIN
+  IF NOT bulwark_month_partition('audit_log', p_month) THEN
+    RETURN false;
+  END IF;
+  EXECUTE format('CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON %I FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change()', part);
+  EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON %I FROM PUBLIC', part);
+  RETURN true;
+END
+$fn$;
+
+-- Makes sure audit_log has a partition for each month in [p_from, p_to] (UTC), whatever the
+-- time-series mode, and that every partition refuses UPDATE/DELETE/TRUNCATE. The projector calls
+-- it with bulwark_ensure_partitions, for the months of each batch and hourly ahead of time.
+-- SECURITY DEFINER: partitions are created by (and owned by) the owner of audit_log. Returns the
+-- number of partitions created.
+CREATE FUNCTION bulwark_ensure_audit_partitions(p_from timestamptz, p_to timestamptz) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER AS $fn$
+DECLARE
+  m date := date_trunc('month', p_from AT TIME ZONE 'UTC')::date;
+  last_month date := date_trunc('month', p_to AT TIME ZONE 'UTC')::date;
+  n integer := 0;
+BEGIN
+  WHILE m <= last_month LOOP
+    IF bulwark_audit_partition(m) THEN
+      n := n + 1;
+    END IF;
+    m := (m + interval '1 month')::date;
+  END LOOP;
+  PERFORM bulwark_audit_guard_partitions();
+  RETURN n;
+END
+$fn$;
+
+-- The partitions the existing rows need, and the months around now; then the rows, in the order
+-- they were written (seq order: the table was append-only).
+DO $do$
+DECLARE
+  m date;
+BEGIN
+  FOR m IN SELECT DISTINCT date_trunc('month', ts AT TIME ZONE 'UTC')::date FROM audit_log_unpartitioned LOOP
+    PERFORM bulwark_audit_partition(m);
+  END LOOP;
+  PERFORM bulwark_ensure_audit_partitions(now() - interval '1 month', now() + interval '3 months');
+END
+$do$;
+INSERT INTO audit_log (seq, ts_ns, ts, kind, type, actor_id, payload, prev_hash, hash)
+  SELECT seq, ts_ns, ts, kind, type, actor_id, payload, prev_hash, hash FROM audit_log_unpartitioned;
+DROP TABLE audit_log_unpartitioned;
+
+ALTER TABLE audit_log ADD PRIMARY KEY (seq, ts);
+CREATE INDEX audit_log_ts_brin ON audit_log USING brin (ts);
+CREATE INDEX audit_log_actor_ts_idx ON audit_log (actor_id, ts) WHERE actor_id IS NOT NULL;
+-- Statement level, so even an UPDATE or DELETE that matches no row is refused.
+CREATE TRIGGER audit_log_append_only
+  BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change();
+REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM PUBLIC;
+
+-- The WORM archive's confirmed high-water mark: every journal record up to archived_seq is in a
+-- sealed segment the archive holds (listed or uploaded). Projected from the journal: the
+-- archiver journals it in each audit.archived note (detail.archivedThroughSeq) and the projector
+-- copies the highest one here, with the seq of the record that reported it (source_seq), which
+-- bulwark_prune_audit_log checks against audit_log before trusting the mark.
+CREATE TABLE audit_archive_state (
+  archive      text PRIMARY KEY CHECK (archive = 'worm'),
+  archived_seq bigint NOT NULL DEFAULT 0 CHECK (archived_seq >= 0),
+  source_seq   bigint CHECK (source_seq > archived_seq),
+  reported_at  timestamptz
+);
+INSERT INTO audit_archive_state (archive) VALUES ('worm');
+
+-- Every partition bulwark_prune_audit_log dropped: what, when, by whom, against which mark.
+CREATE TABLE audit_log_prunes (
+  id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  pruned_at       timestamptz NOT NULL DEFAULT now(),
+  pruned_by       text NOT NULL DEFAULT session_user,
+  partition_name  text NOT NULL,
+  month           date NOT NULL,
+  min_seq         bigint,
+  max_seq         bigint,
+  retention_years integer NOT NULL,
+  archived_seq    bigint NOT NULL
+);
+CREATE FUNCTION bulwark_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
+    USING ERRCODE = 'insufficient_privilege';
+END
+$fn$;
+CREATE TRIGGER audit_log_prunes_append_only
+  BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log_prunes
+  FOR EACH STATEMENT EXECUTE FUNCTION bulwark_refuse_change();
+REVOKE UPDATE, DELETE, TRUNCATE ON audit_log_prunes FROM PUBLIC;
+
+-- Drops whole monthly partitions of audit_log (never DELETE: the refusal triggers stay), oldest
+-- first, each only when
+--   * every row it can hold is older than now() - p_years (its upper bound is at or before that),
+--   * its highest seq is at or below the WORM archive's confirmed mark (audit_archive_state, which
+--     must be backed by the audit.archived row in audit_log that reported it), and
+--   * every seq it holds is below every seq that stays, so the rows left are a contiguous suffix
+--     (verify accepts rows missing below the oldest retained seq, never a hole in between).
+-- Stops at the first month that does not qualify. Records each drop in audit_log_prunes and
+-- returns them. SECURITY DEFINER (run as the owner of audit_log; EXECUTE is revoked from PUBLIC).
+CREATE FUNCTION bulwark_prune_audit_log(p_years integer DEFAULT 2)
+RETURNS TABLE (partition_name text, month date, min_seq bigint, max_seq bigint)
+LANGUAGE plpgsql SECURITY DEFINER AS $fn$
+#variable_conflict use_column
+DECLARE
+  cutoff timestamptz;
+  mark bigint;
+  src bigint;
+  r record;
+  lo bigint;
+  hi bigint;
+  names text[] := '{}';
+  months date[] := '{}';
+  los bigint[] := '{}';
+  his bigint[] := '{}';
+  keep_min bigint;
+  top bigint;
+  k integer;
+BEGIN
+  IF p_years IS NULL OR p_years < 1 THEN
+    RAISE EXCEPTION 'audit_log is kept at least one year, got %', p_years USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  cutoff := now() - make_interval(years => p_years);
+  PERFORM pg_advisory_xact_lock(hashtext('bulwark.prune_audit_log:' || current_schema()));
+  PERFORM bulwark_audit_guard_partitions();
+  -- nothing old enough: done, without locking audit_log
+  IF NOT EXISTS (
+    SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = 'audit_log'::regclass AND c.relname ~ '^audit_log_p[0-9]{6}$'
+      AND ((to_date(right(c.relname, 6), 'YYYYMM') + interval '1 month')::timestamp AT TIME ZONE 'UTC') <= cutoff
+  ) THEN
+    RETURN;
+  END IF;
+  SELECT s.archived_seq, s.source_seq INTO mark, src FROM audit_archive_state s WHERE s.archive = 'worm';
+  mark := coalesce(mark, 0);
+  IF mark > 0 AND NOT EXISTS (
+    SELECT 1 FROM audit_log a
+    WHERE a.seq = src AND a.type = 'system.note' AND a.payload->>'event' = 'audit.archived'
+      AND a.payload->'detail'->>'archivedThroughSeq' = mark::text
+  ) THEN
+    RAISE EXCEPTION 'audit_archive_state says the WORM archive holds every record up to seq %, but audit_log has no audit.archived record (seq %) reporting it: refusing to prune', mark, src
+      USING ERRCODE = 'data_exception';
+  END IF;
+  -- no new rows while the partitions are measured and dropped (readers go on until the DROP)
+  LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE;
+  FOR r IN
+    SELECT c.oid::regclass AS rel, c.relname::text AS relname, to_date(right(c.relname, 6), 'YYYYMM') AS m
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = 'audit_log'::regclass AND c.relname ~ '^audit_log_p[0-9]{6}$'
+    ORDER BY 3
+  LOOP
+    EXIT WHEN ((r.m + interval '1 month')::timestamp AT TIME ZONE 'UTC') > cutoff;
+    EXECUTE format('SELECT min(seq), max(seq) FROM %s', r.rel) INTO lo, hi;
+    EXIT WHEN hi IS NOT NULL AND hi > mark;
+    names := names || r.relname;
+    months := months || r.m;
+    los := los || lo;
+    his := his || hi;
+  END LOOP;
+  k := coalesce(array_length(names, 1), 0);
+  IF k = 0 THEN
+    RETURN;
+  END IF;
+  -- the lowest seq that stays (a clock that went back can put a lower seq in a later month)
+  FOR r IN
+    SELECT c.oid::regclass AS rel FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = 'audit_log'::regclass AND NOT (c.relname::text = ANY (names))
+  LOOP
+    EXECUTE format('SELECT min(seq) FROM %s', r.rel) INTO lo;
+    IF lo IS NOT NULL AND (keep_min IS NULL OR lo < keep_min) THEN
+      keep_min := lo;
+    END IF;
+  END LOOP;
+  WHILE k > 0 LOOP
+    SELECT max(x) INTO top FROM unnest(his[1:k]) AS x;
+    EXIT WHEN keep_min IS NULL OR top IS NULL OR top < keep_min;
+    IF los[k] IS NOT NULL AND los[k] < keep_min THEN
+      keep_min := los[k];
+    END IF;
+    k := k - 1;
+  END LOOP;
+  FOR i IN 1 .. k LOOP
+    EXECUTE format('DROP TABLE %I', names[i]);
+    INSERT INTO audit_log_prunes (partition_name, month, min_seq, max_seq, retention_years, archived_seq)
+      VALUES (names[i], months[i], los[i], his[i], p_years, mark);
+    partition_name := names[i];
+    month := months[i];
+    min_seq := los[i];
+    max_seq := his[i];
+    RETURN NEXT;
+  END LOOP;
+END
+$fn$;
+
+REVOKE EXECUTE ON FUNCTION bulwark_prune_audit_log(integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION bulwark_ensure_audit_partitions(timestamptz, timestamptz) FROM PUBLIC;
+-- SECURITY DEFINER functions resolve names in this schema only (and pg_temp last), never in a
+-- schema the caller put first on its search_path.
+DO $do$
+BEGIN
+  EXECUTE format('ALTER FUNCTION bulwark_prune_audit_log(integer) SET search_path = %I, pg_temp', current_schema());
+  EXECUTE format('ALTER FUNCTION bulwark_ensure_audit_partitions(timestamptz, timestamptz) SET search_path = %I, pg_temp', current_schema());
+END
+$do$;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'core tables, immutable audit_log', sql: M1_CORE },
   { version: 2, name: 'time series: hypertables or monthly partitions, retention', sql: M2_TIME_SERIES },
   { version: 3, name: 'audit_log.payload json (cheaper to write than jsonb)', sql: M3_AUDIT_PAYLOAD_JSON },
   { version: 4, name: 'order_events keyed by (seq, order_id): one record may end many orders', sql: M4_ORDER_EVENTS_KEY },
+  { version: 5, name: 'audit_log partitioned by month, archive mark, prune by dropping partitions', sql: M5_AUDIT_LOG_PARTITIONS },
 ];
 
 export function migrationChecksum(m: Migration): string {

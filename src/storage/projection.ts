@@ -6,8 +6,9 @@
  * last write in the batch wins) and order_events; fill and position events feed fills, positions
  * and positions_current; md.quote / md.trade inputs feed market_data and the marks used to value
  * open positions; system.start and risk.limitsChanged feed config_versions, instruments and
- * strategies; and fills, positions and marks together give the hourly and daily P&L per strategy
- * and per account in `performance`.
+ * strategies; fills, positions and marks together give the hourly and daily P&L per strategy
+ * and per account in `performance`; and the WORM archiver's `audit.archived` notes give the
+ * archive's confirmed high-water mark in audit_archive_state (which audit_log pruning relies on).
  *
  * Money is exact: values are parsed to fixed-point bigint (src/core/fixed.ts) and formatted back to
  * decimal strings, which the database stores as NUMERIC(38,8).
@@ -263,12 +264,26 @@ export interface PerformanceRow {
   last_seq: number;
 }
 
+/**
+ * The WORM archive's confirmed high-water mark, as an `audit.archived` note reported it
+ * (detail.archivedThroughSeq): the highest in the batch, for audit_archive_state.
+ */
+export interface ArchiveMarkRow {
+  archived_seq: number;
+  /** The record that reported it. */
+  source_seq: number;
+  reported_at: string;
+}
+
 export interface ProjectionBatch {
   fromSeq: number;
   toSeq: number;
   /** Hash of the batch's last record: the next batch's first prev_hash. */
   lastHashHex: string;
-  /** Earliest and latest time-series timestamps, for partitions (ISO), or null when none. */
+  /**
+   * Earliest and latest timestamps of the batch's rows (every record's, for audit_log's monthly
+   * partitions, and the P&L buckets), for partitions (ISO), or null when the batch is empty.
+   */
   minTs: string | null;
   maxTs: string | null;
   audit: AuditRow[];
@@ -284,6 +299,8 @@ export interface ProjectionBatch {
   instruments: Map<string, InstrumentRow>;
   strategies: Map<string, StrategyRow>;
   performance: Map<string, PerformanceRow>;
+  /** The highest archive mark an `audit.archived` note of the batch reported, if any. */
+  archiveMark: ArchiveMarkRow | null;
   /** Records whose payload did not have the expected shape: in audit_log only. */
   malformed: { seq: number; type: string; error: string }[];
 }
@@ -301,7 +318,8 @@ export function batchRowCount(b: ProjectionBatch): number {
     b.configVersions.length +
     b.instruments.size +
     b.strategies.size +
-    b.performance.size
+    b.performance.size +
+    (b.archiveMark !== null ? 1 : 0)
   );
 }
 
@@ -675,6 +693,7 @@ export function emptyBatch(fromSeq: number): ProjectionBatch {
     instruments: new Map(),
     strategies: new Map(),
     performance: new Map(),
+    archiveMark: null,
     malformed: [],
   };
 }
@@ -744,6 +763,8 @@ export class BatchBuilder {
     });
     this.prevHash = hash;
     b.toSeq = e.seq;
+    // every record has an audit_log row, in the monthly partition of its time
+    this.seeTs(tsNs);
     try {
       this.project(e, p, tsNs, ts, tsNsStr);
     } catch (err) {
@@ -872,7 +893,6 @@ export class BatchBuilder {
           liquidity: optStr(f.liquidity),
           venue_ts_ns: nsString(f.ts, 'fill.ts'),
         });
-        this.seeTs(tsNs);
         this.state.onFill(b, f, tsNs, seq);
         return;
       }
@@ -900,7 +920,6 @@ export class BatchBuilder {
         };
         b.positions.push(row);
         b.positionsCurrent.set(key, row);
-        this.seeTs(tsNs);
         this.state.onPosition(b, w, key, tsNs, seq);
         return;
       }
@@ -927,7 +946,6 @@ export class BatchBuilder {
           trade_id: null,
           venue_ts_ns: nsString(m.venueTs, 'm.venueTs'),
         });
-        this.seeTs(tsNs);
         // the core's mark: mid of the freshest two-sided quote of the symbol, on any venue
         const mid = midOf(bid, ask);
         if (mid !== undefined) this.state.onMark(b, m.symbol as string, mid, tsNs, seq);
@@ -955,7 +973,6 @@ export class BatchBuilder {
           trade_id: optStr(m.tradeId),
           venue_ts_ns: nsString(m.venueTs, 'm.venueTs'),
         });
-        this.seeTs(tsNs);
         // like the core: a trade sets the mark only for a symbol without one
         if (!this.state.hasMark(m.symbol as string)) this.state.onMark(b, m.symbol as string, parseDecimal(price), tsNs, seq);
         return;
@@ -1009,6 +1026,21 @@ export class BatchBuilder {
           config: p.new ?? null,
           previous: p.old ?? null,
         });
+        return;
+      }
+      case 'system.note': {
+        // the WORM archiver's confirmed mark (src/audit/trail.ts), journaled as an input and again
+        // as the core's event: either will do, the highest wins
+        if (p.event !== 'audit.archived') return;
+        const detail = p.detail as Record<string, unknown> | undefined;
+        const through = detail?.archivedThroughSeq;
+        if (through === undefined) return; // notes written before the mark was journaled
+        if (typeof through !== 'number' || !Number.isSafeInteger(through) || through < 0 || through >= seq) {
+          throw new TypeError(`audit.archived with an invalid archivedThroughSeq (${String(through)})`);
+        }
+        if (through > 0 && (b.archiveMark === null || through > b.archiveMark.archived_seq)) {
+          b.archiveMark = { archived_seq: through, source_seq: seq, reported_at: ts };
+        }
         return;
       }
       case 'strategy.state': {

@@ -18,6 +18,7 @@ import type { DatabaseSettings } from './settings.js';
 import type { SqlClient, SqlResult } from './sql-client.js';
 import { openSqlClient } from './sql-client.js';
 import { BatchWriter, ProjectorConflictError, type EncodedBatch } from './writer.js';
+import { pruneAuditLog } from './audit-prune.js';
 
 /** Slots of the BigInt64Array shared between the node's thread and the worker. */
 export const SLOT_DURABLE = 0;
@@ -68,6 +69,7 @@ const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5000;
 const FATAL_RETRY_MS = 30_000;
 const MAINTENANCE_MS = 3_600_000;
+const AUDIT_PRUNE_MS = 86_400_000;
 const PUBLISH_MS = 250;
 
 export class Projector {
@@ -82,6 +84,7 @@ export class Projector {
   private aborted = false;
   private wake: () => void = () => {};
   private lastMaintenance = 0;
+  private lastAuditPrune = 0;
   private lastPublish = 0;
   private readonly report: ProjectorReport = { state: 'starting', lastSeq: 0, batches: 0, records: 0, rows: 0, malformed: 0 };
 
@@ -168,6 +171,7 @@ export class Projector {
       this.writer.forgetPartitions();
       Atomics.store(this.o.shared, SLOT_APPLIED, BigInt(lastSeq));
       this.lastMaintenance = 0;
+      this.lastAuditPrune = 0;
       this.setReport({ state: 'up', lastSeq, error: undefined, fatal: undefined, timeseries: ts.rows[0]?.value });
       this.o.log('info', 'database projector connected', { lastSeq, timeseries: ts.rows[0]?.value, driver: db.driver });
     } catch (e) {
@@ -287,9 +291,10 @@ export class Projector {
   }
 
   /**
-   * Partitions ahead and retention: at connect and then hourly. A failure here is logged and
-   * retried at the next round; it never holds up the projection (batches create the partitions
-   * they need themselves; a dead connection shows at the next batch anyway).
+   * Partitions ahead and retention: at connect and then hourly; audit_log pruning at connect and
+   * then daily. A failure here is logged and retried at the next round; it never holds up the
+   * projection (batches create the partitions they need themselves; a dead connection shows at
+   * the next batch anyway).
    */
   private async maintain(): Promise<void> {
     const now = Date.now();
@@ -298,7 +303,11 @@ export class Projector {
     const db = this.db!;
     try {
       const months = this.o.settings.partitionMonthsAhead;
-      await db.query(`SELECT bulwark_ensure_partitions(now() - interval '1 month', now() + make_interval(months => $1::int))`, [months]);
+      await db.query(
+        `SELECT bulwark_ensure_partitions(now() - interval '1 month', now() + make_interval(months => $1::int)) + ` +
+          `bulwark_ensure_audit_partitions(now() - interval '1 month', now() + make_interval(months => $1::int))`,
+        [months],
+      );
       const r = await db.query<{ dropped: string[] }>(`SELECT bulwark_apply_retention($1::int) AS dropped`, [this.o.settings.retentionYears]);
       const dropped = r.rows[0]?.dropped ?? [];
       if (dropped.length > 0) {
@@ -307,6 +316,21 @@ export class Projector {
       }
     } catch (e) {
       this.o.log('warn', 'database maintenance (partitions, retention) failed; retrying in an hour', { error: e instanceof Error ? e.message : String(e) });
+    }
+    if (now - this.lastAuditPrune < AUDIT_PRUNE_MS) return;
+    this.lastAuditPrune = now;
+    const years = this.o.settings.auditLogYears;
+    try {
+      const pruned = await pruneAuditLog(db, years);
+      if (pruned.length > 0) {
+        this.writer.forgetPartitions();
+        this.o.log('info', 'audit_log: dropped monthly partitions older than the retention and already in the WORM archive', {
+          auditLogYears: years,
+          dropped: pruned.map((p) => `${p.partition} (${p.minSeq === null ? 'empty' : `seq ${p.minSeq}..${p.maxSeq}`})`),
+        });
+      }
+    } catch (e) {
+      this.o.log('warn', 'audit_log pruning failed; retrying in a day', { error: e instanceof Error ? e.message : String(e), auditLogYears: years });
     }
   }
 

@@ -16,6 +16,11 @@ export interface DatabaseSettings {
   /** Read replica for dashboard reads; the primary when absent. */
   readUrl: string | undefined;
   retentionYears: number;
+  /**
+   * Years audit_log is kept queryable: older monthly partitions already in the WORM archive are
+   * dropped daily (bulwark_prune_audit_log), and by `bulwark db prune-audit`.
+   */
+  auditLogYears: number;
   /** Most journal records applied in one transaction. */
   batchSize: number;
   /** Lag (records) above which health reports `lagging`. */
@@ -29,7 +34,7 @@ export interface DatabaseSettings {
 }
 
 /** The tuning both forms share, taken over from the config section as it is. */
-type DatabaseTuning = Pick<DatabaseSettings, 'retentionYears' | 'batchSize' | 'lagThreshold' | 'drainTimeoutMs' | 'partitionMonthsAhead' | 'applicationName'>;
+type DatabaseTuning = Pick<DatabaseSettings, 'retentionYears' | 'auditLogYears' | 'batchSize' | 'lagThreshold' | 'drainTimeoutMs' | 'partitionMonthsAhead' | 'applicationName'>;
 
 /** The config section as validated by src/ops/config.ts (every field defaulted there). */
 export type DatabaseConfigSection = DatabaseTuning & {
@@ -41,6 +46,7 @@ export type DatabaseConfigSection = DatabaseTuning & {
 export const DATABASE_DEFAULTS: DatabaseConfigSection = {
   enabled: true,
   retentionYears: 7,
+  auditLogYears: 2,
   batchSize: 5000,
   lagThreshold: 50_000,
   drainTimeoutMs: 30_000,
@@ -57,6 +63,7 @@ export function databaseSettings(section: Partial<DatabaseConfigSection> | undef
     url,
     readUrl: s.readUrl !== undefined && s.readUrl !== '' ? s.readUrl : undefined,
     retentionYears: s.retentionYears,
+    auditLogYears: s.auditLogYears,
     batchSize: s.batchSize,
     lagThreshold: s.lagThreshold,
     drainTimeoutMs: s.drainTimeoutMs,

@@ -9,9 +9,15 @@
  * filled by COPY; the small upserts (positions_current, performance, instruments, strategies) are
  * one INSERT ... SELECT FROM jsonb_to_recordset(...) ON CONFLICT each. bench/db.bench.ts has the
  * figures that led here: jsonb_to_recordset costs ~12 µs a row in field extraction alone.
+ *
+ * audit_log is partitioned by month (migration 5): before the COPYs, the months the batch touches
+ * get their partitions (audit_log's always, the time series' in native mode), unless known to
+ * exist. The WORM archive's mark, when the batch has an audit.archived note, moves
+ * audit_archive_state in the same transaction.
  */
 import {
   jsonText,
+  type ArchiveMarkRow,
   type AuditRow,
   type OrderChangeRow,
   type ConfigVersionRow,
@@ -264,7 +270,13 @@ export const SQL = {
       'traded_notional = performance.traded_notional + excluded.traded_notional, last_seq = excluded.last_seq',
   ),
   advance: `UPDATE projector_state SET last_seq = $2, updated_at = now() WHERE name = 'journal' AND last_seq = $1`,
-  ensurePartitions: 'SELECT bulwark_ensure_partitions($1::timestamptz, $2::timestamptz) AS created',
+  /** The archive's mark only moves up (notes are projected in order; a lower one changes nothing). */
+  archiveMark:
+    `UPDATE audit_archive_state SET archived_seq = $1, source_seq = $2, reported_at = $3::timestamptz ` +
+    `WHERE archive = 'worm' AND archived_seq < $1`,
+  /** The time series' partitions (native mode) and audit_log's (always), for the batch's months. */
+  ensurePartitions:
+    'SELECT bulwark_ensure_partitions($1::timestamptz, $2::timestamptz) + bulwark_ensure_audit_partitions($1::timestamptz, $2::timestamptz) AS created',
 } as const;
 
 /** Another writer moved projector_state: this batch is rolled back and the projector re-reads. */
@@ -342,7 +354,14 @@ export class BatchWriter {
       strategies: json(b.strategies),
       positionsCurrent: json(b.positionsCurrent),
       performance: json(b.performance),
-      rows: copies.reduce((n, c) => n + c.rows, 0) + b.instruments.size + b.strategies.size + b.positionsCurrent.size + b.performance.size,
+      archiveMark: b.archiveMark,
+      rows:
+        copies.reduce((n, c) => n + c.rows, 0) +
+        b.instruments.size +
+        b.strategies.size +
+        b.positionsCurrent.size +
+        b.performance.size +
+        (b.archiveMark !== null ? 1 : 0),
     };
   }
 
@@ -360,6 +379,7 @@ export class BatchWriter {
     if (e.strategies !== undefined) await tx.query(SQL.strategies, [e.strategies]);
     if (e.positionsCurrent !== undefined) await tx.query(SQL.positionsCurrent, [e.positionsCurrent]);
     if (e.performance !== undefined) await tx.query(SQL.performance, [e.performance]);
+    if (e.archiveMark !== null) await tx.query(SQL.archiveMark, [e.archiveMark.archived_seq, e.archiveMark.source_seq, e.archiveMark.reported_at]);
     const r = await tx.query(SQL.advance, [expectedLastSeq, e.toSeq]);
     if (r.rowCount !== 1) throw new ProjectorConflictError(expectedLastSeq);
   }
@@ -376,5 +396,6 @@ export interface EncodedBatch {
   strategies: string | undefined;
   positionsCurrent: string | undefined;
   performance: string | undefined;
+  archiveMark: ArchiveMarkRow | null;
   rows: number;
 }

@@ -108,6 +108,8 @@ describe('WORM archive (S3 Object Lock, COMPLIANCE)', () => {
     // every segment but the active (last) one, every checkpoint, the one key
     expect(run.uploaded.length).toBe(segs.length - 1 + checkpoints.length + 1);
     expect(run.retainUntil).toBe('2032-11-28T12:00:00.000Z');
+    // the confirmed mark: every record before the active segment (what the database may prune up to)
+    expect(run.archivedThroughSeq).toBe(segs[segs.length - 1]!.firstSeq - 1);
 
     const keys = await listKeys('firm/node-1/');
     expect(keys.filter((k) => k.includes('/journal/')).length).toBe(segs.length - 1);
@@ -141,6 +143,8 @@ describe('WORM archive (S3 Object Lock, COMPLIANCE)', () => {
     a.close();
     expect(run.uploaded).toEqual([]);
     expect(run.present).toBeGreaterThan(5);
+    const segs = readFrames(path.join(base.dataDir, 'journal'));
+    expect(run.archivedThroughSeq).toBe(segs[segs.length - 1]!.firstSeq - 1);
     expect(seen.slice(start).filter((r) => r.method === 'PUT')).toEqual([]);
   });
 
@@ -160,6 +164,8 @@ describe('WORM archive (S3 Object Lock, COMPLIANCE)', () => {
     expect(all.length).toBe(partial.length + run.uploaded.length);
     expect(all).toEqual(await listKeys('firm/node-1/').then((ks) => ks.map((k) => k.replace(/^firm\/node-1\//, `${prefix}/`)).sort()));
     expect(run.present).toBe(3);
+    const segs = readFrames(path.join(base.dataDir, 'journal'));
+    expect(run.archivedThroughSeq).toBe(segs[segs.length - 1]!.firstSeq - 1);
   });
 
   it('never overwrites an object that exists with other content', async () => {
@@ -182,6 +188,15 @@ describe('WORM archive (S3 Object Lock, COMPLIANCE)', () => {
     const notes = [...Journal.read(path.join(dataDir, 'journal'))].filter((e) => e.kind === 'input' && e.payload.event === 'audit.archived');
     expect(notes.length).toBeGreaterThan(0);
     expect((notes[0]!.payload.detail as { retainUntil: string }).retainUntil).toBe(retainUntil(NOW, 6).toISOString());
+    // each note carries the archive's confirmed mark: the end of a sealed segment, before the note, never going back
+    const firstSeqs = readFrames(path.join(dataDir, 'journal')).map((f) => f.firstSeq);
+    const marks = notes.map((n) => (n.payload.detail as { archivedThroughSeq: number }).archivedThroughSeq);
+    expect(Math.max(...marks)).toBeGreaterThan(0);
+    marks.forEach((m, i) => {
+      expect(m).toBeLessThan(notes[i]!.seq);
+      if (m > 0) expect(firstSeqs).toContain(m + 1);
+      if (i > 0) expect(m).toBeGreaterThanOrEqual(marks[i - 1]!);
+    });
   });
 });
 

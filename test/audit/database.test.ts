@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Journal } from '../../src/engine/journal.js';
 import { actorIdOf } from '../../src/audit/records.js';
 import { verifyAudit } from '../../src/audit/verify.js';
+import { pruneAuditLog } from '../../src/storage/audit-prune.js';
 import { migrate } from '../../src/storage/migrate.js';
 import { openPglite, openPostgres } from '../../src/storage/sql-client.js';
 import { tempDir } from '../helpers.js';
@@ -33,10 +34,17 @@ let base: WrittenJournal;
 let n = 0;
 const TARGET = 137;
 
-/** What the projector does: one row per journal record. */
+/** What the projector does: one row per journal record, in the monthly partition of its time. */
 async function project(db: { query(text: string, params: unknown[]): Promise<unknown> }, journalDir: string, toSeq?: number): Promise<void> {
   let prev: Buffer = Buffer.alloc(32);
-  for (const e of Journal.read(journalDir, toSeq !== undefined ? { toSeq } : {})) {
+  const entries = [...Journal.read(journalDir, toSeq !== undefined ? { toSeq } : {})];
+  if (entries.length > 0) {
+    await db.query(`SELECT bulwark_ensure_audit_partitions(to_timestamp($1::bigint::numeric / 1000000000), to_timestamp($2::bigint::numeric / 1000000000))`, [
+      entries[0]!.ts.toString(),
+      entries[entries.length - 1]!.ts.toString(),
+    ]);
+  }
+  for (const e of entries) {
     await db.query(
       `INSERT INTO audit_log (seq, ts_ns, ts, kind, type, actor_id, payload, prev_hash, hash)
        VALUES ($1, $2::bigint, to_timestamp($2::bigint::numeric / 1000000000), $3, $4, $5, $6, $7, $8)`,
@@ -143,6 +151,39 @@ describe('audit_log against the journal', () => {
     expect(r.ok).toBe(true);
     expect(r.database!.compared).toBe(200);
     expect(r.notes.some((x) => /behind the journal/.test(x))).toBe(true);
+  });
+});
+
+describe('audit_log pruned by whole monthly partitions', () => {
+  it('verifies after the oldest month, archived and past two years, was dropped: rows start above seq 1', async () => {
+    const dataDir = path.join(root.dir, 'pruned');
+    // one record a millisecond from 23:59:59.900 on 31 December 2023: seq 1-99 fall in December
+    const noteAt = 200;
+    const w = await writeAuditedJournal(dataDir, {
+      records: 300,
+      checkpointEvery: 100,
+      clockStart: BigInt(Date.parse('2023-12-31T23:59:59.900Z')) * 1_000_000n,
+      payload: (i) =>
+        i === noteAt
+          ? { kind: 'input', payload: { type: 'system.note', event: 'audit.archived', detail: { objects: [], bytes: 0, retainUntil: 'x', archivedThroughSeq: 150 } } }
+          : { kind: 'input', payload: { type: 'timer' } },
+    });
+    const note = [...Journal.read(path.join(dataDir, 'journal'))].find((e) => e.payload.event === 'audit.archived')!;
+    await migratedPglite(path.join(dataDir, 'db'));
+    const db = await openPglite(path.join(dataDir, 'db'));
+    try {
+      await project(db, path.join(dataDir, 'journal'));
+      // what the projector records from that note (test/storage/audit-retention.test.ts runs the real one)
+      await db.query(`UPDATE audit_archive_state SET archived_seq = 150, source_seq = $1`, [note.seq]);
+      expect(await pruneAuditLog(db, 2)).toEqual([{ partition: 'audit_log_p202312', month: '2023-12-01', minSeq: 1, maxSeq: 99 }]);
+    } finally {
+      await db.close();
+    }
+    const r = await verifyAudit({ dataDir, env: {} });
+    expect(r.problems).toEqual([]);
+    expect(r.ok).toBe(true);
+    expect(r.database).toMatchObject({ minSeq: 100, maxSeq: w.lastSeq, compared: w.lastSeq - 99 });
+    expect(r.notes).toContain('database rows start at seq 100 (older rows pruned or not projected)');
   });
 });
 

@@ -159,6 +159,35 @@ describe('batch builder', () => {
     expect(batch.malformed).toEqual([{ seq: 1, type: 'fill', error: 'fill.quantity must be a decimal string' }]);
   });
 
+  it("gives every record's time to the batch's partition range (audit_log is partitioned by month)", () => {
+    const b = new BatchBuilder(new ProjectionState(), 1, ZERO_HASH_HEX);
+    b.add(entry(1, T0 - 1n, 'input', { type: 'timer' }));
+    b.add(entry(2, T0 + 40n * 24n * H, 'input', { type: 'system.note', event: 'x', detail: {} }));
+    const batch = b.finish();
+    expect([batch.minTs, batch.maxTs]).toEqual([nsToIso(T0 - 1n), nsToIso(T0 + 40n * 24n * H)]);
+  });
+
+  it("takes the WORM archive's confirmed mark from audit.archived notes: the highest, never lower, old notes without it ignored", () => {
+    const note = (detail: Record<string, unknown>) => ({ type: 'system.note', event: 'audit.archived', detail: { objects: ['journal/x.seg'], bytes: 1, retainUntil: 'r', ...detail } });
+    const b = new BatchBuilder(new ProjectionState(), 1, ZERO_HASH_HEX);
+    b.add(entry(1, T0, 'input', note({})));
+    b.add(entry(2, T0 + 1n, 'input', note({ archivedThroughSeq: 0 })));
+    expect(b.finish().archiveMark).toBeNull();
+
+    const c = new BatchBuilder(new ProjectionState(), 10, ZERO_HASH_HEX);
+    c.add(entry(10, T0, 'input', note({ archivedThroughSeq: 7 })));
+    c.add(entry(11, T0 + 1n, 'event', note({ archivedThroughSeq: 7 })));
+    c.add(entry(12, T0 + 2n, 'input', { type: 'system.note', event: 'audit.checkpoint', detail: { archivedThroughSeq: 11 } }));
+    c.add(entry(13, T0 + 3n, 'input', note({ archivedThroughSeq: 5 })));
+    c.add(entry(14, T0 + 4n, 'input', note({ archivedThroughSeq: 'lots' })));
+    c.add(entry(15, T0 + 5n, 'input', note({ archivedThroughSeq: 15 })));
+    const batch = c.finish();
+    expect(batch.archiveMark).toEqual({ archived_seq: 7, source_seq: 10, reported_at: nsToIso(T0) });
+    // a mark that is not a seq before the note itself is malformed (kept in audit_log only)
+    expect(batch.malformed.map((m) => m.seq)).toEqual([14, 15]);
+    expect(batch.audit).toHaveLength(6);
+  });
+
   it('computes hourly and daily P&L per strategy and account from positions and marks', () => {
     const state = new ProjectionState();
     let b = new BatchBuilder(state, 1, ZERO_HASH_HEX);
