@@ -17,6 +17,15 @@ export interface DbReader {
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
 }
 
+/**
+ * The projector worker's young generation. A batch is thousands of parsed payloads and row objects
+ * that live until its COPY is done: with V8's default (16 MiB semi-spaces) they survive two
+ * scavenges, get promoted and are then collected by the old generation's mark-compact. Measured on
+ * a 206,784-record catch-up (docs/database.md): garbage collection 1.8 s of the worker's CPU by
+ * default, 0.75-1.1 s with 128 MiB. Memory cost: this much more heap for the one worker.
+ */
+export const PROJECTOR_YOUNG_GENERATION_MB = 128;
+
 export class DatabaseUnavailableError extends Error {
   constructor(detail: string) {
     super(`database unavailable: ${detail}`);
@@ -176,7 +185,11 @@ export class NodeDatabase {
 
   private spawn(): void {
     const data: ProjectorWorkerData = { settings: this.settings, journalDir: this.journal.dir, shared: this.shared.buffer as SharedArrayBuffer };
-    const w = spawnWorker(new URL('./projector-worker.js', import.meta.url), import.meta.url, { workerData: data, name: 'bulwark-db' });
+    const w = spawnWorker(new URL('./projector-worker.js', import.meta.url), import.meta.url, {
+      workerData: data,
+      name: 'bulwark-db',
+      resourceLimits: { maxYoungGenerationSizeMb: PROJECTOR_YOUNG_GENERATION_MB },
+    });
     this.worker = w;
     this.exited = new Promise((resolve) => w.once('exit', () => resolve()));
     w.on('message', (m: FromWorker) => this.onMessage(m));
