@@ -262,7 +262,7 @@ export class AuditTrail {
     }
     this.nextAppendSeq++;
     if (this.pendTail + MERKLE_HASH_BYTES > this.pend.length) this.makeRoom();
-    this.pend.set(this.host.journal.lastHash, this.pendTail);
+    this.host.journal.copyLastHash(this.pend, this.pendTail);
     this.pendTail += MERKLE_HASH_BYTES;
   }
 

@@ -123,9 +123,22 @@ const PREPARE_PACE = 2;
 /** Start preparing the next segment once the active one holds this fraction of segmentBytes. */
 const PREPARE_AT_FRACTION = 1 / 8;
 
-/** One-shot hashing (Node >= 20.12) costs about half of createHash() for a record-sized input. */
+/**
+ * SHA-256 as a 32-character latin1 string (one character per byte), by one-shot hashing (Node >=
+ * 20.12; about half the cost of createHash() for a record-sized input). A string result costs a
+ * third of a Buffer one, which Node allocates from C++ on every call (measured on Node 20 for a
+ * 300-byte record: 0.6-0.9 us against 1.2-2.7 us). The append path keeps the chain this way and
+ * writes it into the next record's prevHash field with a latin1 write.
+ */
+function sha256Latin1(data: Buffer): string {
+  return crypto.hash('sha256', data, 'binary');
+}
+
+/** The same digest in a Buffer of its own (from the pool, not from C++): for the readers' entries. */
 function sha256(data: Buffer): Buffer {
-  return crypto.hash('sha256', data, 'buffer');
+  const h = Buffer.allocUnsafe(HASH_BYTES);
+  h.write(sha256Latin1(data), 0, HASH_BYTES, 'latin1');
+  return h;
 }
 
 export function segmentFileName(firstSeq: number): string {
@@ -187,13 +200,14 @@ function readU64(buf: Buffer, off: number): number {
   return hi * TWO_32 + buf.readUInt32LE(off);
 }
 
-function encodeSegmentHeader(firstSeq: number, prevHash: Buffer): Buffer {
+function encodeSegmentHeader(firstSeq: number, prevHash: Buffer | string): Buffer {
   const h = Buffer.alloc(SEGMENT_HEADER_BYTES);
   MAGIC.copy(h, 0);
   h.writeUInt16LE(JOURNAL_FORMAT_VERSION, H_VERSION);
   h.writeUInt16LE(SEGMENT_HEADER_BYTES, H_LENGTH);
   writeU64(h, H_FIRST_SEQ, firstSeq);
-  prevHash.copy(h, H_PREV);
+  if (typeof prevHash === 'string') h.write(prevHash, H_PREV, HASH_BYTES, 'latin1');
+  else prevHash.copy(h, H_PREV);
   h.writeUInt32LE(crc32(h.subarray(0, H_CRC)), H_CRC);
   return h;
 }
@@ -626,7 +640,8 @@ export class Journal {
   private state: 'open' | 'closing' | 'closed' = 'open';
   private failure: JournalWriteError | undefined;
   private lastSeqValue: number;
-  private lastHashValue: Buffer;
+  /** SHA-256 of the last record's body as a latin1 string (sha256Latin1). */
+  private lastHashValue: string;
   private durableSeqValue: number;
 
   /** Segment receiving appends, and the one whose file the flush loop holds open. */
@@ -688,7 +703,7 @@ export class Journal {
     this.syncsInFlight = opts.syncsInFlight;
     this.preallocate = opts.preallocate && opts.fsync;
     this.lastSeqValue = recovered.lastSeq;
-    this.lastHashValue = recovered.lastHash;
+    this.lastHashValue = recovered.lastHash.toString('latin1');
     this.durableSeqValue = recovered.lastSeq;
     this.active = recovered.active;
     this.writing = recovered.active?.fd === undefined ? undefined : recovered.active;
@@ -721,7 +736,13 @@ export class Journal {
 
   /** SHA-256 of the last record's body (32 zero bytes for an empty journal). A copy. */
   get lastHash(): Buffer {
-    return Buffer.from(this.lastHashValue);
+    return Buffer.from(this.lastHashValue, 'latin1');
+  }
+
+  /** Writes lastHash into `target` at `offset` without allocating (the audit trail, per record). */
+  copyLastHash(target: Uint8Array, offset: number): void {
+    const h = this.lastHashValue;
+    for (let i = 0; i < HASH_BYTES; i++) target[offset + i] = h.charCodeAt(i);
   }
 
   /** Highest seq written and (with fsync) synced to disk. */
@@ -799,11 +820,11 @@ export class Journal {
     c[b + B_KIND] = kindCode;
     writeU64(c, b + B_SEQ, seq);
     c.writeBigInt64LE(ts, b + B_TS);
-    this.lastHashValue.copy(c, b + B_PREV);
+    c.write(this.lastHashValue, b + B_PREV, HASH_BYTES, 'latin1');
     const body = c.subarray(b, b + bodyLen);
     c.writeUInt32LE(bodyLen, frameStart);
     c.writeUInt32LE(crc32(body), frameStart + 4);
-    const hash = sha256(body);
+    const hash = sha256Latin1(body);
 
     // Route to a segment; rolling adds the new segment's header to the batch ahead of the record.
     let seg = this.active;
