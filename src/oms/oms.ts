@@ -334,7 +334,9 @@ export class OrderManager {
    */
   onMassCancelReport(r: MassCancelReportMsg): void {
     const reportKey = r.venue + ':' + r.reportId;
-    if (this.seen().has(reportKey)) {
+    // report ids go straight into seenExecs (never into unfoldedSeen): no fold needed to check one,
+    // so the next report of the same kill switch does not fold the previous one's executions
+    if (this.seenExecs.has(reportKey)) {
       this.host.emit({ type: 'exec.ignored', venue: r.venue, execId: r.reportId, clOrdId: r.requestId, reason: 'duplicate' });
       return;
     }
