@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import hdr from 'hdr-histogram-js';
 import type { Histogram } from 'hdr-histogram-js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Journal } from '../src/engine/journal.js';
 
 export interface BenchResult {
   name: string;
@@ -158,4 +160,22 @@ export function formatResult(r: BenchResult): string {
   for (const [k, v] of Object.entries(r.metrics)) lines.push(`| ${k} | ${v} |`);
   if (r.notes !== undefined) lines.push('', r.notes);
   return lines.join('\n');
+}
+
+/**
+ * Brings a journal to the state a running node is in: its first segment (created empty on a fresh
+ * journal, so appends extend the file and every fdatasync also commits its new size) filled and
+ * sealed, and the active segment one that was pre-allocated in the background. Calls `appendBurst`
+ * (a few thousand records) at full speed, slowing down near the roll so that the preparation can
+ * finish, then lets the disk settle. Latency measured after this is the steady state's.
+ */
+export async function warmToSteadyState(j: Journal, appendBurst: () => void, segmentBytes = 64 * 1024 * 1024, deadlineNs = 20e9): Promise<void> {
+  const t0 = nowNs();
+  while (j.stats.preallocatedSegments < 1) {
+    if (sinceNs(t0) > deadlineNs) throw new Error('warm-up: no pre-allocated segment within the deadline');
+    appendBurst();
+    await j.flush();
+    await sleep(j.stats.bytesWritten > 0.9 * segmentBytes ? 20 : 0);
+  }
+  await sleep(1000);
 }

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { setImmediate as nextLoopTurn, setTimeout as sleep } from 'node:timers/promises';
 import { Journal, verifyJournal, type JournalPayload } from '../src/engine/journal.js';
-import { LatencyRecorder, latencyMetrics, machineInfo, nowNs, round, sinceNs, type BenchResult } from './harness.js';
+import { LatencyRecorder, latencyMetrics, machineInfo, nowNs, round, sinceNs, warmToSteadyState, type BenchResult } from './harness.js';
 
 const T0 = 1_767_225_600_000_000_000n;
 const RECORDS = 1_000_000;
@@ -69,25 +69,20 @@ async function appendThroughput(dir: string, n: number, fsync: boolean) {
   return { records: seq, ns, stats, rate: seq / (ns / 1e9) };
 }
 
-/**
- * Brings a journal to the state a running node is in: the first segment (created empty, since no
- * segment was prepared yet on a fresh journal) filled and sealed, and the active segment one that
- * was pre-allocated in the background. Appends at full speed, slowing down near the roll so that
- * the preparation can finish, then lets the disk settle.
- */
+/** warmToSteadyState with this bench's producer; returns the last seq appended. */
 async function warmUp(j: Journal): Promise<number> {
   let seq = 0;
-  const deadline = nowNs();
-  while (j.stats.preallocatedSegments < 1) {
-    if (sinceNs(deadline) > PHASE_DEADLINE_NS) throw new Error('warm-up: no pre-allocated segment within the deadline');
-    for (let k = 0; k < 2000; k++) {
-      seq++;
-      j.append('input', seq, T0 + BigInt(seq), orderPayload(seq));
-    }
-    await j.flush();
-    await sleep(j.stats.bytesWritten > 0.9 * DEFAULT_SEGMENT_BYTES ? 20 : 0);
-  }
-  await sleep(1000);
+  await warmToSteadyState(
+    j,
+    () => {
+      for (let k = 0; k < 2000; k++) {
+        seq++;
+        j.append('input', seq, T0 + BigInt(seq), orderPayload(seq));
+      }
+    },
+    DEFAULT_SEGMENT_BYTES,
+    PHASE_DEADLINE_NS,
+  );
   return seq;
 }
 
