@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import type { KernelConfig } from '../src/engine/kernel-config.js';
 import { Kernel, type OutboundCommand, type ProcessResult } from '../src/engine/kernel.js';
 import type { Event, Input, OrderRequestWire } from '../src/engine/messages.js';
@@ -118,6 +119,22 @@ export class KernelHarness {
 export function tempDir(prefix = 'bulwark-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * For a test file that makes many scratch directories: returns a maker of temp dirs, each removed
+ * after the test that made it (an afterEach registered here, at the call).
+ */
+export function tempDirs(prefix: string): () => string {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  return () => {
+    const d = mkdtempSync(join(tmpdir(), prefix));
+    dirs.push(d);
+    return d;
+  };
 }
 
 /** The default paper-trading firm, on a temp data dir and an ephemeral port. */

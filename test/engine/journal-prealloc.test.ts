@@ -3,9 +3,8 @@
  * No timings are asserted: waits poll for a state, bounded by a count.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   Journal,
   JournalWriteError,
@@ -18,20 +17,11 @@ import {
   type JournalIo,
   type JournalPayload,
 } from '../../src/engine/journal.js';
+import { tempDirs } from '../helpers.js';
 
 const T0 = 1_767_225_600_000_000_000n;
 const SEGMENT = 8 * 1024;
-const dirs: string[] = [];
-
-function tmpDir(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-journal-prealloc-'));
-  dirs.push(d);
-  return d;
-}
-
-afterEach(() => {
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
+const tmpDir = tempDirs('bulwark-journal-prealloc-');
 
 function payload(i: number): JournalPayload {
   return { type: 'tick', i, price: '101.25', note: `record ${i}` };

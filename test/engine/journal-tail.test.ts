@@ -3,7 +3,6 @@
  * against Journal.read, which stays the reference: same entries, same errors.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -15,18 +14,14 @@ import {
   type JournalEntry,
   type JournalPayload,
 } from '../../src/engine/journal.js';
+import { tempDirs } from '../helpers.js';
 import { BatchBuilder, ProjectionState, ZERO_HASH_HEX, jsonText } from '../../src/storage/projection.js';
 
 const T0 = 1_767_225_600_000_000_000n;
 const SEGMENT = 8 * 1024;
-const dirs: string[] = [];
+// registered first, so its afterEach runs after the one closing the tails below
+const tmpDir = tempDirs('bulwark-journal-tail-');
 const tails: JournalTail[] = [];
-
-function tmpDir(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-journal-tail-'));
-  dirs.push(d);
-  return d;
-}
 
 function tailOf(dir: string, fromSeq?: number, verify = false): JournalTail {
   const t = new JournalTail(dir, fromSeq, { verify });
@@ -36,7 +31,6 @@ function tailOf(dir: string, fromSeq?: number, verify = false): JournalTail {
 
 afterEach(() => {
   for (const t of tails.splice(0)) t.close();
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
 function payload(i: number): JournalPayload {

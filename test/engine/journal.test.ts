@@ -1,9 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   HASH_BYTES,
   Journal,
@@ -20,19 +19,10 @@ import {
   type JournalKind,
   type JournalPayload,
 } from '../../src/engine/journal.js';
+import { tempDirs } from '../helpers.js';
 
 const T0 = 1_767_225_600_000_000_000n;
-const dirs: string[] = [];
-
-function tmpDir(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-journal-'));
-  dirs.push(d);
-  return d;
-}
-
-afterEach(() => {
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
+const tmpDir = tempDirs('bulwark-journal-');
 
 function payload(i: number): JournalPayload {
   return { type: i % 3 === 0 ? 'order.new' : 'tick', i, price: '101.25', note: `record ${i} é€😀` };
