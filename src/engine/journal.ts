@@ -408,12 +408,8 @@ function scanSegment(buf: Buffer, seg: SegmentFile, chain: ChainState, checkPayl
     const b = off + RECORD_PREFIX_BYTES;
     let hash: Buffer | undefined;
     if (len >= 0) {
-      const body = buf.subarray(b, b + len);
-      hash = sha256(body);
-      // The successor committing to exactly this hash proves the body intact; otherwise the CRC must.
-      const p = b + len + RECORD_PREFIX_BYTES + B_PREV;
-      const vouched = p + HASH_BYTES <= end && buf.compare(hash, 0, HASH_BYTES, p, p + HASH_BYTES) === 0;
-      if (!vouched && crc32(body) !== buf.readUInt32LE(off + 4)) len = FRAME_BAD_CHECKSUM;
+      hash = verifiedBodyHash(buf, off, len, end);
+      if (hash === undefined) len = FRAME_BAD_CHECKSUM;
     }
     if (len < 0 || hash === undefined) {
       return { ok: false, stage: 'frame', seq: chain.nextSeq, offset: off, reason: frameProblem(len), records };
@@ -426,6 +422,44 @@ function scanSegment(buf: Buffer, seg: SegmentFile, chain: ChainState, checkPayl
     off = b + len;
   }
   return { ok: true, records, end };
+}
+
+/**
+ * The SHA-256 of the body of the frame at `off` (length `len`, already bounds-checked), when the
+ * body is authentic as the verifying readers judge it: its successor in the buffer commits to
+ * exactly this hash (which spares the CRC for every record but the last of each segment), or else
+ * its CRC holds. undefined: the checksum fails.
+ */
+function verifiedBodyHash(buf: Buffer, off: number, len: number, end: number): Buffer | undefined {
+  const b = off + RECORD_PREFIX_BYTES;
+  const body = buf.subarray(b, b + len);
+  const hash = sha256(body);
+  const p = b + len + RECORD_PREFIX_BYTES + B_PREV;
+  const vouched = p + HASH_BYTES <= end && buf.compare(hash, 0, HASH_BYTES, p, p + HASH_BYTES) === 0;
+  return vouched || crc32(body) === buf.readUInt32LE(off + 4) ? hash : undefined;
+}
+
+/**
+ * The hash of the record whose body is [b, next), for the unverified readers: the successor's
+ * prevHash when the successor's frame checks out (`nextLen` >= 0, from inspectFrame), else computed.
+ */
+function recordHash(buf: Buffer, b: number, next: number, nextLen: number): Buffer {
+  if (nextLen < 0) return sha256(buf.subarray(b, next));
+  const hash = Buffer.allocUnsafe(HASH_BYTES);
+  const p = next + RECORD_PREFIX_BYTES + B_PREV;
+  buf.copy(hash, 0, p, p + HASH_BYTES);
+  return hash;
+}
+
+/** What is wrong with the header of the record at body `b` for a reader expecting `seq`, if anything. */
+function recordHeaderProblem(buf: Buffer, b: number, next: number, seq: number): string | undefined {
+  const kindCode = buf[b + B_KIND];
+  if (buf[b + B_VERSION] === JOURNAL_FORMAT_VERSION && (kindCode === KIND_INPUT || kindCode === KIND_EVENT) && readU64(buf, b + B_SEQ) === seq) return undefined;
+  return checkBody(buf, b, next, { nextSeq: seq, lastHash: buf.subarray(b + B_PREV, b + B_PREV + HASH_BYTES) }, false)?.reason ?? 'malformed record';
+}
+
+function chainBrokenReason(seq: number): string {
+  return `hash chain broken: prevHash of seq ${seq} is not the hash of seq ${seq - 1} (one of them was altered)`;
 }
 
 /** Checks a checksummed body's fields against the chain; returns the problem, if any. */
@@ -1342,13 +1376,8 @@ export class Journal {
         if (verify) {
           len = frameLength(buf, off, end);
           if (len >= 0) {
-            const body = buf.subarray(b, b + len);
-            hash = sha256(body);
-            // A body is authentic when its successor commits to exactly this hash, which spares
-            // the CRC for every record but the last of each segment.
-            const p = b + len + RECORD_PREFIX_BYTES + B_PREV;
-            const vouched = p + HASH_BYTES <= end && buf.compare(hash, 0, HASH_BYTES, p, p + HASH_BYTES) === 0;
-            if (!vouched && crc32(body) !== buf.readUInt32LE(off + 4)) len = FRAME_BAD_CHECKSUM;
+            hash = verifiedBodyHash(buf, off, len, end);
+            if (hash === undefined) len = FRAME_BAD_CHECKSUM;
           }
         } else {
           len = off === knownOff ? knownLen : inspectFrame(buf, off, end);
@@ -1358,37 +1387,19 @@ export class Journal {
         }
         const next = b + len;
         const kindCode = buf[b + B_KIND];
-        if (
-          buf[b + B_VERSION] !== JOURNAL_FORMAT_VERSION ||
-          (kindCode !== KIND_INPUT && kindCode !== KIND_EVENT) ||
-          readU64(buf, b + B_SEQ) !== nextSeq
-        ) {
-          const problem = checkBody(buf, b, next, { nextSeq, lastHash: buf.subarray(b + B_PREV, b + B_PREV + HASH_BYTES) }, false);
-          throw new JournalCorruptError(seg.name, nextSeq, off, problem?.reason ?? 'malformed record');
-        }
+        const problem = recordHeaderProblem(buf, b, next, nextSeq);
+        if (problem !== undefined) throw new JournalCorruptError(seg.name, nextSeq, off, problem);
         if (hash !== undefined) {
           if (buf.compare(lastHash, 0, HASH_BYTES, b + B_PREV, b + B_PREV + HASH_BYTES) !== 0) {
-            throw new JournalCorruptError(
-              seg.name,
-              Math.max(1, nextSeq - 1),
-              off,
-              `hash chain broken: prevHash of seq ${nextSeq} is not the hash of seq ${nextSeq - 1} (one of them was altered)`,
-            );
+            throw new JournalCorruptError(seg.name, Math.max(1, nextSeq - 1), off, chainBrokenReason(nextSeq));
           }
           lastHash = hash;
         }
         if (nextSeq >= fromSeq) {
           if (hash === undefined) {
-            const nextLen = next < end ? inspectFrame(buf, next, end) : FRAME_INCOMPLETE;
             knownOff = next;
-            knownLen = nextLen;
-            if (nextLen >= 0) {
-              hash = Buffer.allocUnsafe(HASH_BYTES);
-              const p = next + RECORD_PREFIX_BYTES + B_PREV;
-              buf.copy(hash, 0, p, p + HASH_BYTES);
-            } else {
-              hash = sha256(buf.subarray(b, next));
-            }
+            knownLen = next < end ? inspectFrame(buf, next, end) : FRAME_INCOMPLETE;
+            hash = recordHash(buf, b, next, knownLen);
           }
           const payload = parsePayload(buf, b + B_PAYLOAD, next);
           if (payload === undefined) {
@@ -1527,29 +1538,18 @@ export class JournalTail {
       const next = b + len;
       let hash: Buffer | undefined;
       if (this.verify) {
-        const body = buf.subarray(b, next);
-        hash = sha256(body);
-        // A successor committing to exactly this hash vouches for the body, as in Journal.read.
-        const p = next + RECORD_PREFIX_BYTES + B_PREV;
-        const vouched = p + HASH_BYTES <= end && buf.compare(hash, 0, HASH_BYTES, p, p + HASH_BYTES) === 0;
-        if (!vouched && crc32(body) !== buf.readUInt32LE(o + 4)) len = FRAME_BAD_CHECKSUM;
+        hash = verifiedBodyHash(buf, o, len, end);
+        if (hash === undefined) len = FRAME_BAD_CHECKSUM;
       } else if (off !== knownOff) {
         len = inspectFrame(buf, o, end);
       }
       if (len < 0) this.corrupt(off, `${frameProblem(len)} (Journal.open repairs a torn tail)`);
       const kindCode = buf[b + B_KIND];
-      if (buf[b + B_VERSION] !== JOURNAL_FORMAT_VERSION || (kindCode !== KIND_INPUT && kindCode !== KIND_EVENT) || readU64(buf, b + B_SEQ) !== this.seq) {
-        const problem = checkBody(buf, b, next, { nextSeq: this.seq, lastHash: buf.subarray(b + B_PREV, b + B_PREV + HASH_BYTES) }, false);
-        this.corrupt(off, problem?.reason ?? 'malformed record');
-      }
+      const problem = recordHeaderProblem(buf, b, next, this.seq);
+      if (problem !== undefined) this.corrupt(off, problem);
       if (hash !== undefined) {
         if (buf.compare(this.lastHash, 0, HASH_BYTES, b + B_PREV, b + B_PREV + HASH_BYTES) !== 0) {
-          throw new JournalCorruptError(
-            seg.name,
-            Math.max(1, this.seq - 1),
-            off,
-            `hash chain broken: prevHash of seq ${this.seq} is not the hash of seq ${this.seq - 1} (one of them was altered)`,
-          );
+          throw new JournalCorruptError(seg.name, Math.max(1, this.seq - 1), off, chainBrokenReason(this.seq));
         }
         this.lastHash = hash;
       }
@@ -1561,17 +1561,11 @@ export class JournalTail {
         continue;
       }
       if (hash === undefined) {
-        // The successor's prevHash is this record's hash when its checksum holds (then it need not
-        // be checked again); only what is already in the buffer is looked at.
+        // (only what is already in the buffer is looked at; a successor whose checksum held need
+        // not be checked again)
         const nextLen = next < end ? inspectFrame(buf, next, end) : FRAME_INCOMPLETE;
-        if (nextLen >= 0) {
-          knownOff = nextPos;
-          hash = Buffer.allocUnsafe(HASH_BYTES);
-          const p = next + RECORD_PREFIX_BYTES + B_PREV;
-          buf.copy(hash, 0, p, p + HASH_BYTES);
-        } else {
-          hash = sha256(buf.subarray(b, next));
-        }
+        if (nextLen >= 0) knownOff = nextPos;
+        hash = recordHash(buf, b, next, nextLen);
       }
       const payloadText = buf.toString('utf8', b + B_PAYLOAD, next);
       const payload = parsePayloadText(payloadText);
