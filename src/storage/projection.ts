@@ -665,6 +665,13 @@ function mergeOrderChange(into: OrderRow | OrderChangeRow, c: OrderChangeRow): v
   into.last_seq = c.last_seq;
 }
 
+/** A change onto the order's row or earlier change in the batch, else staged as an UPDATE of its own. */
+function applyOrderChange(b: ProjectionBatch, c: OrderChangeRow): void {
+  const row = b.orders.get(c.id) ?? b.orderChanges.get(c.id);
+  if (row !== undefined) mergeOrderChange(row, c);
+  else b.orderChanges.set(c.id, c);
+}
+
 function positionKeyOf(w: PositionWire): string {
   return w.account + '|' + (w.strategyId ?? '') + '|' + w.symbol;
 }
@@ -815,9 +822,7 @@ export class BatchBuilder {
           updated_at: updatedAt,
           last_seq: seq,
         };
-        const row = b.orders.get(c.id) ?? b.orderChanges.get(c.id);
-        if (row !== undefined) mergeOrderChange(row, c);
-        else b.orderChanges.set(c.id, c);
+        applyOrderChange(b, c);
         b.orderEvents.push({
           seq,
           ts_ns: tsNsStr,
@@ -842,9 +847,7 @@ export class BatchBuilder {
       if (order !== undefined && type === 'order.updated' && !('createdTs' in order)) {
         // the change alone (journals written before it carry the whole order, handled below)
         const c = orderChangeRow(order, seq, this.isoFn);
-        const row = b.orders.get(c.id) ?? b.orderChanges.get(c.id);
-        if (row !== undefined) mergeOrderChange(row, c);
-        else b.orderChanges.set(c.id, c);
+        applyOrderChange(b, c);
       } else if (order !== undefined) {
         const row = orderRow(order as OrderWire, seq, this.isoFn);
         const prev = b.orders.get(row.id);

@@ -17,7 +17,7 @@ import { BatchBuilder, ProjectionState, ZERO_HASH_HEX, type PositionSeed, type P
 import type { DatabaseSettings } from './settings.js';
 import type { SqlClient, SqlResult } from './sql-client.js';
 import { openSqlClient } from './sql-client.js';
-import { BatchWriter, ProjectorConflictError, type EncodedBatch } from './writer.js';
+import { BatchWriter, ensurePartitionsSql, ProjectorConflictError, type EncodedBatch } from './writer.js';
 import { pruneAuditLog } from './audit-prune.js';
 
 /** Slots of the BigInt64Array shared between the node's thread and the worker. */
@@ -303,11 +303,7 @@ export class Projector {
     const db = this.db!;
     try {
       const months = this.o.settings.partitionMonthsAhead;
-      await db.query(
-        `SELECT bulwark_ensure_partitions(now() - interval '1 month', now() + make_interval(months => $1::int)) + ` +
-          `bulwark_ensure_audit_partitions(now() - interval '1 month', now() + make_interval(months => $1::int))`,
-        [months],
-      );
+      await db.query(ensurePartitionsSql(`now() - interval '1 month'`, `now() + make_interval(months => $1::int)`), [months]);
       const r = await db.query<{ dropped: string[] }>(`SELECT bulwark_apply_retention($1::int) AS dropped`, [this.o.settings.retentionYears]);
       const dropped = r.rows[0]?.dropped ?? [];
       if (dropped.length > 0) {

@@ -224,6 +224,14 @@ const PERFORMANCE_COLS: Col[] = [
 
 const KEPT_WHEN_NULL = new Set<string>(['filled_quantity', 'average_price', 'fees', 'uncertain', 'venue_order_id', 'reject_reason', 'reject_detail', 'replaced_by_id']);
 
+/**
+ * Every monthly partition from `from` to `to` (SQL timestamptz expressions): the time series' (in
+ * native mode) and audit_log's (always). The batches' query and the projector's hourly one.
+ */
+export function ensurePartitionsSql(from: string, to: string): string {
+  return `SELECT bulwark_ensure_partitions(${from}, ${to}) + bulwark_ensure_audit_partitions(${from}, ${to}) AS created`;
+}
+
 export const SQL = {
   /** Per connection: the staging table the orders upsert reads from, emptied at each commit. */
   prepareSession: `CREATE TEMP TABLE IF NOT EXISTS orders_stage (LIKE orders) ON COMMIT DELETE ROWS`,
@@ -275,8 +283,7 @@ export const SQL = {
     `UPDATE audit_archive_state SET archived_seq = $1, source_seq = $2, reported_at = $3::timestamptz ` +
     `WHERE archive = 'worm' AND archived_seq < $1`,
   /** The time series' partitions (native mode) and audit_log's (always), for the batch's months. */
-  ensurePartitions:
-    'SELECT bulwark_ensure_partitions($1::timestamptz, $2::timestamptz) + bulwark_ensure_audit_partitions($1::timestamptz, $2::timestamptz) AS created',
+  ensurePartitions: ensurePartitionsSql('$1::timestamptz', '$2::timestamptz'),
 } as const;
 
 /** Another writer moved projector_state: this batch is rolled back and the projector re-reads. */
