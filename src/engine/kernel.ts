@@ -97,6 +97,7 @@ export class Kernel {
       onOrderUpdate: (o) => this.routeOrderUpdate(o),
       onFill: (f, o) => this.routeFill(f, o),
       track: (o) => this.risk.onOrderChange(o),
+      trackMany: (os) => this.risk.onOrdersEnded(os),
       onStatusAnswer: (o) => {
         this.gate.onStatusAnswer(o);
         this.recon.onStatusAnswer(o);

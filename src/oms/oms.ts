@@ -29,6 +29,8 @@ export interface OmsHost {
   onOrderUpdate(o: Order): void;
   /** the order's open quantity or status may have changed (risk exposure bookkeeping) */
   track(o: Order): void;
+  /** the same for many orders at once (a mass cancel report): same result as track for each */
+  trackMany(orders: readonly Order[]): void;
   onFill(f: Fill, o: Order): void;
   /** a venue answered a status request about this order (orderStatus, or UNKNOWN_ORDER) */
   onStatusAnswer?(o: Order, r: ExecutionReportMsg): void;
@@ -41,7 +43,8 @@ export class OrderManager {
   readonly orders = new Map<string, Order>();
   /** open orders by id, in creation order */
   readonly open = new Map<string, Order>();
-  private readonly byClOrdId = new Map<string, string>();
+  /** every clOrdId we sent (new, cancel, replace) to the order it names: one lookup per report */
+  private readonly byClOrdId = new Map<string, Order>();
   private readonly clientIds = new Set<string>();
   private readonly seenExecs = new Set<string>();
   /**
@@ -124,7 +127,7 @@ export class OrderManager {
       return o;
     }
     this.open.set(id, o);
-    this.byClOrdId.set(o.clOrdId, id);
+    this.byClOrdId.set(o.clOrdId, o);
     this.host.track(o);
     this.host.emit({ type: 'order.created', order: orderToWire(o), actor });
     this.host.send(o.venue, {
@@ -172,7 +175,7 @@ export class OrderManager {
 
   private sendCancel(o: Order, actor: Actor): void {
     const clOrdId = `${o.id}-C${this.nextReq++}`;
-    this.byClOrdId.set(clOrdId, o.id);
+    this.byClOrdId.set(clOrdId, o);
     o.cancelRequests++;
     if (o.status !== 'PendingCancel' && canTransition(o.status, 'PendingCancel')) {
       o.prevStatus = o.status;
@@ -203,7 +206,7 @@ export class OrderManager {
     const newId = this.newId();
     o.pendingReplace = { orderId: newId, clOrdId: newId, quantity: newQty, price: newPrice };
     o.prevStatus = o.status;
-    this.byClOrdId.set(newId, o.id);
+    this.byClOrdId.set(newId, o);
     this.transition(o, 'PendingReplace', 'replace requested', actor);
     this.host.emit({
       type: 'order.replaceRequested',
@@ -241,7 +244,8 @@ export class OrderManager {
   }
 
   /** The state change itself, without its record or the listeners: refused (and recorded) if illegal. */
-  private enter(o: Order, to: OrderStatus, cause: string): boolean {
+  /** (track false: the caller passes the order to host.trackMany itself, with others) */
+  private enter(o: Order, to: OrderStatus, cause: string, track = true): boolean {
     const from = o.status;
     if (!canTransition(from, to)) {
       this.host.emit({ type: 'order.transitionRefused', orderId: o.id, from, to, cause });
@@ -254,7 +258,7 @@ export class OrderManager {
       o.pendingReplace = null;
       o.prevStatus = null;
     }
-    this.host.track(o);
+    if (track) this.host.track(o);
     return true;
   }
 
@@ -268,8 +272,7 @@ export class OrderManager {
       this.host.emit({ type: 'exec.ignored', venue: r.venue, execId: r.execId, clOrdId: r.clOrdId, reason: 'duplicate' });
       return;
     }
-    const id = this.byClOrdId.get(r.clOrdId) ?? (r.origClOrdId !== undefined ? this.byClOrdId.get(r.origClOrdId) : undefined);
-    const o = id === undefined ? undefined : this.orders.get(id);
+    const o = this.byClOrdId.get(r.clOrdId) ?? (r.origClOrdId !== undefined ? this.byClOrdId.get(r.origClOrdId) : undefined);
     if (!o || o.venue !== r.venue) {
       this.host.emit({ type: 'exec.ignored', venue: r.venue, execId: r.execId, clOrdId: r.clOrdId, reason: 'unknown_order' });
       return;
@@ -348,8 +351,7 @@ export class OrderManager {
     const changes: OrderMassCancelWire[] = [];
     for (let i = 0; i < r.affected.length; i++) {
       const a = r.affected[i]!;
-      const id = this.byClOrdId.get(a.clOrdId);
-      const o = id === undefined ? undefined : this.orders.get(id);
+      const o = this.byClOrdId.get(a.clOrdId);
       if (!o || o.venue !== r.venue) {
         this.host.emit({ type: 'exec.ignored', venue: r.venue, execId: a.execId, clOrdId: a.clOrdId, reason: 'unknown_order' });
         continue;
@@ -370,11 +372,12 @@ export class OrderManager {
       }
       o.cancelRequests = 0;
       const from = o.status;
-      if (!this.enter(o, 'Canceled', cause)) continue;
+      if (!this.enter(o, 'Canceled', cause, false)) continue;
       changes.push(learned ? { id: o.id, from, venueOrderId: a.venueOrderId } : { id: o.id, from });
       ended.push(o);
     }
     if (changes.length === 0) return;
+    this.host.trackMany(ended);
     this.host.emit({ type: 'order.massCanceled', venue: r.venue, reportId: r.reportId, requestId: r.requestId, cause, updatedTs: this.host.now().toString(), orders: changes });
     for (let i = 0; i < ended.length; i++) this.host.onOrderUpdate(ended[i]!);
   }
@@ -466,7 +469,7 @@ export class OrderManager {
     this.transition(o, 'Replaced', 'venue replaced');
     this.orders.set(n.id, n);
     this.open.set(n.id, n);
-    this.byClOrdId.set(n.clOrdId, n.id);
+    this.byClOrdId.set(n.clOrdId, n);
     this.host.track(n);
     this.host.emit({ type: 'order.created', order: orderToWire(n), actor: { id: n.strategyId ?? n.traderId ?? 'system', channel: 'replace' } });
     this.host.onOrderUpdate(n);
@@ -523,8 +526,7 @@ export class OrderManager {
 
   /** The order a venue's clOrdId (or its origClOrdId) names, if we know it on that venue. */
   findByClOrdId(venue: string, clOrdId: string, origClOrdId?: string): Order | undefined {
-    const id = this.byClOrdId.get(clOrdId) ?? (origClOrdId !== undefined ? this.byClOrdId.get(origClOrdId) : undefined);
-    const o = id === undefined ? undefined : this.orders.get(id);
+    const o = this.byClOrdId.get(clOrdId) ?? (origClOrdId !== undefined ? this.byClOrdId.get(origClOrdId) : undefined);
     return o !== undefined && o.venue === venue ? o : undefined;
   }
 

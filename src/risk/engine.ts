@@ -145,6 +145,15 @@ interface ScopeAgg {
   armedBySymbol: Map<string, Map<string, number>>;
 }
 
+/** orders of one scope set, side and symbol ending together (onOrdersEnded) */
+interface EndedGroup {
+  side: Side;
+  symbol: string;
+  leaves: Qty;
+  notional: Money;
+  open: number;
+}
+
 interface Tracked {
   side: Side;
   symbol: string;
@@ -676,23 +685,62 @@ export class RiskEngine implements PreTradeRisk {
     const dLeaves = leaves - t.leaves;
     const dNotional = notional - t.notional;
     const dOpen = (open ? 1 : 0) - (t.open ? 1 : 0);
-    if (dLeaves !== 0n || dNotional !== 0n || dOpen !== 0) {
-      for (const a of t.scopes) {
-        const m = t.side === 'buy' ? a.buyLeaves : a.sellLeaves;
-        m.set(t.symbol, (m.get(t.symbol) ?? 0n) + dLeaves);
-        if (t.side === 'buy') a.openBuyNotional += dNotional;
-        else {
-          a.openSellNotional += dNotional;
-          a.sellNotional.set(t.symbol, (a.sellNotional.get(t.symbol) ?? 0n) + dNotional);
-          this.refreshShort(a, t.symbol);
-        }
-        a.openOrders += dOpen;
-      }
-    }
+    if (dLeaves !== 0n || dNotional !== 0n || dOpen !== 0) this.moveOpen(t.scopes, t.side, t.symbol, dLeaves, dNotional, dOpen);
     t.leaves = leaves;
     t.notional = notional;
     t.open = open;
     if (!open) this.tracked.delete(o.id);
+  }
+
+  /**
+   * Many orders ended at once (a venue's mass cancel report, booked by the OMS in one go): the same
+   * bookkeeping as onOrderChange for each, but the scope totals move once per group of orders that
+   * share their scopes, side and symbol instead of once per order. The sums commute and refreshShort
+   * depends only on the totals it ends with, so the state after it is the same as after one
+   * onOrderChange per order (kill-switch.test.ts compares the two).
+   */
+  onOrdersEnded(orders: readonly Order[]): void {
+    const groups = new Map<ScopeAgg[], EndedGroup[]>();
+    for (let i = 0; i < orders.length; i++) {
+      const o = orders[i]!;
+      if (isOpen(o.status)) {
+        this.onOrderChange(o);
+        continue;
+      }
+      const t = this.tracked.get(o.id);
+      if (t === undefined) continue;
+      this.tracked.delete(o.id);
+      if (t.leaves === 0n && t.notional === 0n && !t.open) continue;
+      let list = groups.get(t.scopes);
+      if (list === undefined) groups.set(t.scopes, (list = []));
+      let g: EndedGroup | undefined;
+      for (let j = 0; j < list.length; j++) {
+        if (list[j]!.side === t.side && list[j]!.symbol === t.symbol) {
+          g = list[j];
+          break;
+        }
+      }
+      if (g === undefined) list.push((g = { side: t.side, symbol: t.symbol, leaves: 0n, notional: 0n, open: 0 }));
+      g.leaves += t.leaves;
+      g.notional += t.notional;
+      if (t.open) g.open++;
+    }
+    for (const [scopes, list] of groups) for (const g of list) this.moveOpen(scopes, g.side, g.symbol, -g.leaves, -g.notional, -g.open);
+  }
+
+  /** Moves an order's (or a group's) open leaves, notional and count in each of its scopes. */
+  private moveOpen(scopes: readonly ScopeAgg[], side: Side, symbol: string, dLeaves: Qty, dNotional: Money, dOpen: number): void {
+    for (const a of scopes) {
+      const m = side === 'buy' ? a.buyLeaves : a.sellLeaves;
+      m.set(symbol, (m.get(symbol) ?? 0n) + dLeaves);
+      if (side === 'buy') a.openBuyNotional += dNotional;
+      else {
+        a.openSellNotional += dNotional;
+        a.sellNotional.set(symbol, (a.sellNotional.get(symbol) ?? 0n) + dNotional);
+        this.refreshShort(a, symbol);
+      }
+      a.openOrders += dOpen;
+    }
   }
 
   onFill(f: Fill, o: Order): void {

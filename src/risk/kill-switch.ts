@@ -164,7 +164,8 @@ export class KillSwitch {
 
     // 1. cancel everything in scope: mass cancel per (venue, account) where the venue offers it
     const inScope = this.host.oms.openOrders((o) => this.inScope(scope, o));
-    const massKeys = new Set<string>();
+    // venue → accounts asked to mass cancel (no key string built per order)
+    const massSent = new Map<string, Set<string>>();
     const massOrders: string[] = [];
     const massRequests: { venue: string; account: string; requestId: string }[] = [];
     const massByScope = scope.type === 'firm' || scope.type === 'venue' || scope.type === 'account' || scope.type === 'symbol';
@@ -172,13 +173,15 @@ export class KillSwitch {
       a.orders.set(o.id, 'pending');
       a.unconfirmed++;
       if (massByScope && this.host.supportsMassCancel(o.venue)) {
-        const key = o.venue + '|' + o.account;
-        if (!massKeys.has(key)) {
-          massKeys.add(key);
-          massRequests.push({ venue: o.venue, account: o.account, requestId: `${a.id}-${massKeys.size}` });
+        let accounts = massSent.get(o.venue);
+        if (accounts === undefined) massSent.set(o.venue, (accounts = new Set()));
+        if (!accounts.has(o.account)) {
+          accounts.add(o.account);
+          const requestId = `${a.id}-${massRequests.length + 1}`;
+          massRequests.push({ venue: o.venue, account: o.account, requestId });
           this.host.send(o.venue, {
             type: 'massCancel',
-            requestId: `${a.id}-${massKeys.size}`,
+            requestId,
             account: o.account,
             ...(scope.type === 'symbol' ? { symbol: scope.id! } : {}),
           });

@@ -26,7 +26,7 @@ export interface OmsSnapshot {
 export interface OmsStateView {
   orders: Map<string, Order>;
   open: Map<string, Order>;
-  byClOrdId: Map<string, string>;
+  byClOrdId: Map<string, Order>;
   clientIds: Set<string>;
   seenExecs: Set<string>;
   fills: Fill[];
@@ -47,18 +47,16 @@ export interface OmsStateView {
  */
 export class OmsSnapshotWriter {
   private readonly orders = new OrdersJson();
-  private byClOrdId: AppendOnlyJson<[string, string]> | undefined;
+  private readonly byClOrdId = new AppendOnlyJson<[string, Order]>(([k, o]) =>
+    // the value a clOrdId key first had: for a confirmed replacement's key, the replaced order
+    JSON.stringify([k, o.replacesId !== null && o.clOrdId === k ? o.replacesId : o.id]),
+  );
   private readonly clientIds = new AppendOnlyJson<string>((k) => JSON.stringify(k));
   private readonly seenExecs = new AppendOnlyJson<string>((k) => JSON.stringify(k));
   private readonly fills = new AppendOnlyJson<Fill>((f) => JSON.stringify(fillToTuple(f)));
 
   /** The OMS snapshot as Buffers to concatenate: {"orders":[...],"open":[...],...}. */
   pieces(s: OmsStateView, late: Order[]): Buffer[] {
-    // the value a clOrdId key first had: for a confirmed replacement's key, the replaced order
-    this.byClOrdId ??= new AppendOnlyJson<[string, string]>(([k, v]) => {
-      const o = s.orders.get(v);
-      return JSON.stringify([k, o !== undefined && o.replacesId !== null && o.clOrdId === k ? o.replacesId : v]);
-    });
     const b = (t: string) => Buffer.from(t, 'utf8');
     return [
       b('{"orders":'),
@@ -90,9 +88,13 @@ export function restoreOmsState(snap: OmsSnapshot, into: Omit<OmsStateView, 'nex
     if (o === undefined) throw new Error(`snapshot: open order ${id} is not among the orders`);
     into.open.set(id, o);
   }
-  for (const [k, v] of snap.byClOrdId) into.byClOrdId.set(k, v);
+  for (const [k, v] of snap.byClOrdId) {
+    const o = into.orders.get(v);
+    if (o === undefined) throw new Error(`snapshot: clOrdId ${k} names order ${v}, which is not among the orders`);
+    into.byClOrdId.set(k, o);
+  }
   // a replacement's clOrdId points at the new version once the venue confirmed it (see OmsSnapshotWriter)
-  for (const o of into.orders.values()) if (o.replacesId !== null) into.byClOrdId.set(o.clOrdId, o.id);
+  for (const o of into.orders.values()) if (o.replacesId !== null) into.byClOrdId.set(o.clOrdId, o);
   for (const k of snap.clientIds) into.clientIds.add(k);
   for (const k of snap.seenExecs) into.seenExecs.add(k);
   for (const f of snap.fills) into.fills.push(fillFromTuple(f));
