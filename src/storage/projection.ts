@@ -16,6 +16,7 @@
 import { divRound, formatDecimal, mul, parseDecimal, tryParseDecimal } from '../core/fixed.js';
 import type { JournalEntry } from '../engine/journal.js';
 import { isOpen } from '../oms/order-state.js';
+import { BinaryCopyBuffer } from './copy-binary.js';
 import type { FillWire, OrderChangeWire, OrderMassCancelWire, OrderWire } from '../oms/order.js';
 import type { OrderStatus } from '../core/types.js';
 import type { PositionWire } from '../portfolio/portfolio.js';
@@ -50,20 +51,51 @@ export function bucketStart(ns: bigint, period: Period): bigint {
 // Rows (column names as in src/storage/migrations.ts; decimals and int8 as strings)
 // ---------------------------------------------------------------------------------------------
 
+export const AUDIT_COLUMNS = ['seq', 'ts_ns', 'ts', 'kind', 'type', 'actor_id', 'payload', 'prev_hash', 'hash'] as const;
+
 /**
- * Written in COPY's binary format (copy-binary.ts): time as epoch ns, hashes as bytes, and the
- * payload already as JSON text (see jsonText), so the parsed record dies young instead of being
- * kept, object by object, until the batch is written.
+ * A batch's audit_log rows, written into COPY's binary format (copy-binary.ts) as each record is
+ * added: time as epoch ns (and as timestamptz), hashes as bytes, the payload as the JSON text the
+ * journal holds. Nothing of a record outlives add() but its bytes. (A batch used to keep one row
+ * object and one payload string per record until its COPY was encoded; the worker's scavenges
+ * copied and promoted them, about 8 % of the projector's CPU per record: docs/database.md.)
  */
-export interface AuditRow {
-  seq: number;
-  ts_ns: bigint;
-  kind: 'input' | 'event';
-  type: string;
-  actor_id: string | null;
-  payload: string;
-  prev_hash: Buffer;
-  hash: Buffer;
+export class AuditCopy {
+  private readonly out = new BinaryCopyBuffer(1 << 20);
+  private rows = 0;
+  private last: Buffer | undefined;
+  private done: Buffer | undefined;
+
+  get length(): number {
+    return this.rows;
+  }
+
+  /** The hash of the last record added. */
+  get lastHash(): Buffer | undefined {
+    return this.last;
+  }
+
+  add(seq: number, tsNs: bigint, kind: 'input' | 'event', type: string, actorId: string | null, payload: string, prevHash: Buffer, hash: Buffer): void {
+    if (this.done !== undefined) throw new Error('audit rows added after the batch was encoded');
+    const o = this.out;
+    o.row(AUDIT_COLUMNS.length);
+    o.int8(seq);
+    o.bigint8(tsNs);
+    o.timestamptzFromNs(tsNs);
+    o.text(kind);
+    o.text(type);
+    o.text(actorId);
+    o.text(payload);
+    o.bytea(prevHash);
+    o.bytea(hash);
+    this.rows++;
+    this.last = hash;
+  }
+
+  /** The COPY data, trailer included (the same Buffer on every call; no row may be added after). */
+  finish(): Buffer {
+    return (this.done ??= this.out.finish());
+  }
 }
 
 /**
@@ -286,7 +318,7 @@ export interface ProjectionBatch {
    */
   minTs: string | null;
   maxTs: string | null;
-  audit: AuditRow[];
+  audit: AuditCopy;
   orders: Map<string, OrderRow>;
   /** Changes to orders created in an earlier batch (already merged when the row is in this one). */
   orderChanges: Map<string, OrderChangeRow>;
@@ -688,7 +720,7 @@ export function emptyBatch(fromSeq: number): ProjectionBatch {
     lastHashHex: ZERO_HASH_HEX,
     minTs: null,
     maxTs: null,
-    audit: [],
+    audit: new AuditCopy(),
     orders: new Map(),
     orderChanges: new Map(),
     orderEvents: [],
@@ -758,16 +790,7 @@ export class BatchBuilder {
     const ts = this.iso(tsNs);
     const tsNsStr = tsNs.toString();
     const hash = e.hash;
-    b.audit.push({
-      seq: e.seq,
-      ts_ns: tsNs,
-      kind: e.kind,
-      type: p.type,
-      actor_id: actorIdOf(p),
-      payload: e.payloadText !== undefined ? mirrorJsonText(e.payloadText) : jsonText(p),
-      prev_hash: this.prevHash,
-      hash,
-    });
+    b.audit.add(e.seq, tsNs, e.kind, p.type, actorIdOf(p), e.payloadText !== undefined ? mirrorJsonText(e.payloadText) : jsonText(p), this.prevHash, hash);
     this.prevHash = hash;
     b.toSeq = e.seq;
     // every record has an audit_log row, in the monthly partition of its time
@@ -780,8 +803,8 @@ export class BatchBuilder {
   }
 
   finish(): ProjectionBatch {
-    const last = this.batch.audit[this.batch.audit.length - 1];
-    if (last !== undefined) this.batch.lastHashHex = last.hash.toString('hex');
+    const last = this.batch.audit.lastHash;
+    if (last !== undefined) this.batch.lastHashHex = last.toString('hex');
     this.state.flush(this.batch);
     for (const r of this.batch.performance.values()) this.seeTs(BigInt(Date.parse(r.bucket)) * 1_000_000n);
     this.batch.minTs = this.minNs === undefined ? null : nsToIso(this.minNs);

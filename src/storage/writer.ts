@@ -16,9 +16,9 @@
  * audit_archive_state in the same transaction.
  */
 import {
+  AUDIT_COLUMNS,
   jsonText,
   type ArchiveMarkRow,
-  type AuditRow,
   type OrderChangeRow,
   type ConfigVersionRow,
   type FillRow,
@@ -28,7 +28,6 @@ import {
   type PositionRow,
   type ProjectionBatch,
 } from './projection.js';
-import { BinaryCopyBuffer } from './copy-binary.js';
 import { copyField as f, type SqlSession } from './sql-client.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -45,29 +44,6 @@ interface CopyTable<R> {
 const json = (v: unknown): string => (v === null || v === undefined ? '\\N' : f(jsonText(v)));
 
 const AUDIT_TABLE = 'audit_log';
-const AUDIT_COLUMNS = ['seq', 'ts_ns', 'ts', 'kind', 'type', 'actor_id', 'payload', 'prev_hash', 'hash'] as const;
-
-/**
- * audit_log in COPY's binary format: most of the bytes are the payload, which the server then
- * only checks as json (migration 3) instead of parsing timestamps, hex and jsonb.
- */
-function auditCopy(rows: readonly AuditRow[]): Buffer {
-  const out = new BinaryCopyBuffer(rows.length * 768);
-  for (const r of rows) {
-    out.row(AUDIT_COLUMNS.length);
-    out.int8(r.seq);
-    out.bigint8(r.ts_ns);
-    out.timestamptzFromNs(r.ts_ns);
-    out.text(r.kind);
-    out.text(r.type);
-    out.text(r.actor_id);
-    out.text(r.payload);
-    out.bytea(r.prev_hash);
-    out.bytea(r.hash);
-  }
-  return out.finish();
-}
-
 const ORDER_EVENTS: CopyTable<OrderEventRow> = {
   table: 'order_events',
   columns: ['seq', 'ts_ns', 'ts', 'order_id', 'type', 'status', 'from_status', 'cause', 'filled_quantity', 'leaves_quantity', 'actor_id'],
@@ -343,7 +319,9 @@ export class BatchWriter {
       if (list.length > 0) copies.push({ table: t.table, columns: t.columns, text: copyText(t, list), rows: list.length });
     };
     const json = (values: ReadonlyMap<string, unknown>): string | undefined => (values.size === 0 ? undefined : JSON.stringify([...values.values()]));
-    if (b.audit.length > 0) copies.push({ table: AUDIT_TABLE, columns: AUDIT_COLUMNS, text: auditCopy(b.audit), rows: b.audit.length });
+    // audit_log in COPY's binary format, encoded as the batch was built (AuditCopy): most of the
+    // bytes are the payload, which the server then only checks as json (migration 3)
+    if (b.audit.length > 0) copies.push({ table: AUDIT_TABLE, columns: AUDIT_COLUMNS, text: b.audit.finish(), rows: b.audit.length });
     add(CONFIG_VERSIONS, b.configVersions);
     add(ORDERS_STAGE, b.orders);
     add(ORDER_CHANGES_STAGE, b.orderChanges);

@@ -16,6 +16,7 @@ import {
 } from '../../src/engine/journal.js';
 import { tempDirs } from '../helpers.js';
 import { BatchBuilder, ProjectionState, ZERO_HASH_HEX, jsonText } from '../../src/storage/projection.js';
+import { auditRowsOf } from '../storage/audit-copy.js';
 
 const T0 = 1_767_225_600_000_000_000n;
 const SEGMENT = 8 * 1024;
@@ -299,8 +300,8 @@ describe('payloadText in the projection', () => {
       viaText.add({ ...e, payloadText: JSON.stringify(p) });
       viaValue.add(e);
     });
-    const a = viaText.finish().audit.map((r) => r.payload);
-    expect(a).toEqual(viaValue.finish().audit.map((r) => r.payload));
+    const a = auditRowsOf(viaText.finish()).map((r) => r.payload);
+    expect(a).toEqual(auditRowsOf(viaValue.finish()).map((r) => r.payload));
     expect(a).toEqual(payloads.map((p) => jsonText(p)));
     expect(a[1]).toContain('\\ufffd');
     expect(a[1]).toContain('C:\\\\u0000');

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { JournalEntry, JournalKind, JournalPayload } from '../../src/engine/journal.js';
 import { BatchBuilder, bucketStart, nsToIso, ProjectionState, ZERO_HASH_HEX } from '../../src/storage/projection.js';
+import { auditRowsOf } from './audit-copy.js';
 
 const H = 3_600_000_000_000n;
 /** 2026-01-01T00:00:00Z */
@@ -61,10 +62,21 @@ describe('batch builder', () => {
     const batch = b.finish();
     expect(batch.fromSeq).toBe(5);
     expect(batch.toSeq).toBe(7);
-    expect(batch.audit.map((a) => a.prev_hash.toString('hex'))).toEqual(['ab'.repeat(32), Buffer.alloc(32, 5).toString('hex'), Buffer.alloc(32, 6).toString('hex')]);
+    const audit = auditRowsOf(batch);
+    expect(audit.map((a) => [a.seq, a.kind, a.type])).toEqual([
+      [5, 'event', 'order.created'],
+      [6, 'event', 'order.updated'],
+      [7, 'event', 'order.cancelRequested'],
+    ]);
+    expect(audit.map((a) => a.prev_hash.toString('hex'))).toEqual(['ab'.repeat(32), Buffer.alloc(32, 5).toString('hex'), Buffer.alloc(32, 6).toString('hex')]);
+    expect(audit.map((a) => a.hash.toString('hex'))).toEqual([5, 6, 7].map((i) => Buffer.alloc(32, i).toString('hex')));
+    expect(audit[1]!.ts_ns).toBe(T0 + 1n);
+    // timestamptz: microseconds since 2000-01-01 UTC
+    expect(audit[1]!.ts_pg_us).toBe(T0 / 1000n - 946_684_800_000_000n);
+    expect(JSON.parse(audit[2]!.payload)).toEqual({ type: 'order.cancelRequested', orderId: 'O1', actor: { id: 'u1', channel: 'api' } });
     expect(batch.lastHashHex).toBe(Buffer.alloc(32, 7).toString('hex'));
-    expect(batch.audit[0]!.actor_id).toBe('s1');
-    expect(batch.audit[2]!.actor_id).toBe('u1');
+    expect(audit[0]!.actor_id).toBe('s1');
+    expect(audit[2]!.actor_id).toBe('u1');
     const o = batch.orders.get('O1')!;
     expect(o).toMatchObject({ status: 'Canceled', is_open: false, first_seq: 5, last_seq: 6, price: '100.5' });
     expect(batch.orderEvents.map((e) => [e.seq, e.order_id, e.status])).toEqual([
