@@ -151,7 +151,15 @@ export class BulwarkNode {
     const reconOnStart = records > 0 && config.reconciliation.enabled && config.reconciliation.onStart;
     if (kernel.oms.open.size > 0 || reconOnStart) sequencer.submit({ type: 'recovery.begin', timeoutMs: config.recovery.gateTimeoutMs, awaitReconciliation: reconOnStart });
     await journal.flush();
-    node.database = startDatabase(config.database, config.dataDir, journal, (level, msg, data) => log(msg, { level, ...data }));
+    // the projector asks for system notes: `database.auditPruned`, the audit_log prunes (its own,
+    // and `bulwark db prune-audit`'s, also while the node was down) the journal has not been told of
+    node.database = startDatabase(
+      config.database,
+      config.dataDir,
+      journal,
+      (level, msg, data) => log(msg, { level, ...data }),
+      (event, detail) => node.submitQuiet({ type: 'system.note', event, detail }),
+    );
 
     if (config.snapshots.enabled) {
       node.snapshotter = new Snapshotter(kernel, journal, { dir: join(config.dataDir, 'snapshots'), intervalMs: config.snapshots.intervalMs, keep: config.snapshots.keep, nodeId: config.nodeId, fsync: config.journal.fsync, log });

@@ -5,6 +5,11 @@
  * `audit.archived` notes). Never a DELETE: the rows' refusal triggers stay. The SQL function
  * bulwark_prune_audit_log (migration 5) decides and drops; the projector runs it daily and
  * `bulwark db prune-audit` by hand.
+ *
+ * Each drop is recorded in audit_log_prunes, and then journaled: the projector finds the prunes
+ * the journal has not been told of (unjournaledPrunes: no row in audit_log_prunes_journaled,
+ * migration 6) at every maintenance run and hands them to the node, which journals them as a
+ * system.note `database.auditPruned`; projecting that note marks them journaled.
  */
 import type { SqlClient } from './sql-client.js';
 
@@ -36,6 +41,63 @@ export async function pruneAuditLog(db: SqlClient, years: number): Promise<Prune
     month: x.month,
     minSeq: x.min_seq === null ? null : Number(x.min_seq),
     maxSeq: x.max_seq === null ? null : Number(x.max_seq),
+  }));
+}
+
+/** The event of the system.note that journals prunes (detail: { prunes: JournaledPrune[] }). */
+export const AUDIT_PRUNED_EVENT = 'database.auditPruned';
+
+/** A row of audit_log_prunes, as the `database.auditPruned` note carries it. */
+export interface JournaledPrune {
+  id: number;
+  partition: string;
+  /** First day of the month (YYYY-MM-DD). */
+  month: string;
+  /** null: the partition was empty. */
+  minSeq: number | null;
+  maxSeq: number | null;
+  retentionYears: number;
+  /** The WORM archive's confirmed mark the prune was checked against. */
+  archivedSeq: number;
+  /** ISO. */
+  prunedAt: string;
+  /** The database role (session_user) that pruned. */
+  prunedBy: string;
+}
+
+/**
+ * The prunes the journal has not been told of yet (audit_log_prunes rows without an
+ * audit_log_prunes_journaled row), oldest id first. The table is small (at most a row per month
+ * of audit_log ever dropped), and so is what it returns once the notes are projected.
+ */
+export async function unjournaledPrunes(db: SqlClient): Promise<JournaledPrune[]> {
+  const r = await db.query<{
+    id: string;
+    partition_name: string;
+    month: string;
+    min_seq: string | null;
+    max_seq: string | null;
+    retention_years: number;
+    archived_seq: string;
+    pruned_at: Date | string;
+    pruned_by: string;
+  }>(
+    `SELECT p.id::text AS id, p.partition_name, to_char(p.month, 'YYYY-MM-DD') AS month, p.min_seq::text AS min_seq, p.max_seq::text AS max_seq,
+            p.retention_years, p.archived_seq::text AS archived_seq, p.pruned_at, p.pruned_by
+       FROM audit_log_prunes p
+      WHERE NOT EXISTS (SELECT 1 FROM audit_log_prunes_journaled j WHERE j.prune_id = p.id)
+      ORDER BY p.id`,
+  );
+  return r.rows.map((x) => ({
+    id: Number(x.id),
+    partition: x.partition_name,
+    month: x.month,
+    minSeq: x.min_seq === null ? null : Number(x.min_seq),
+    maxSeq: x.max_seq === null ? null : Number(x.max_seq),
+    retentionYears: Number(x.retention_years),
+    archivedSeq: Number(x.archived_seq),
+    prunedAt: new Date(x.pruned_at).toISOString(),
+    prunedBy: x.pruned_by,
   }));
 }
 

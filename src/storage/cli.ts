@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { Journal } from '../engine/journal.js';
 import { loadConfig } from '../ops/config.js';
-import { auditRetentionState, pruneAuditLog } from './audit-prune.js';
+import { AUDIT_PRUNED_EVENT, auditRetentionState, pruneAuditLog } from './audit-prune.js';
 import { migrate, migrationStatus } from './migrate.js';
 import { databaseSettings, describeTarget, type DatabaseSettings } from './settings.js';
 import { openPglite, openPostgres, type SqlClient } from './sql-client.js';
@@ -117,7 +117,8 @@ export function registerDbCommands(program: Command, io: CliOutput = { out: (t) 
   db.command('prune-audit')
     .description(
       'drop the monthly partitions of audit_log wholly older than --years whose records the WORM archive has confirmed ' +
-        '(bulwark_prune_audit_log; never a DELETE); prints what it dropped. The node does the same daily.',
+        '(bulwark_prune_audit_log; never a DELETE); prints what it dropped. The node does the same daily, ' +
+        'and journals every prune, those of this command too (system.note database.auditPruned).',
     )
     .option('--years <n>', 'keep this many years in the database (default: database.auditLogYears, 2)', parseYears)
     .option('-c, --config <file>', 'YAML configuration file')
@@ -149,6 +150,11 @@ export function registerDbCommands(program: Command, io: CliOutput = { out: (t) 
         if (dropped.length === 0) io.out('dropped   nothing\n');
         const after = await auditRetentionState(client, years);
         io.out(`audit_log starts at seq ${after.oldestSeq ?? '- (empty)'}, ${after.partitions} monthly partitions\n`);
+        // recorded in audit_log_prunes only: the node's projector finds it there and has it journaled
+        if (dropped.length > 0) {
+          const what = dropped.length === 1 ? 'this prune' : 'these prunes';
+          io.out(`journal   the node journals ${what} (system.note ${AUDIT_PRUNED_EVENT}) at its next start, or within the hour if it is running\n`);
+        }
       } finally {
         await client.close();
       }

@@ -55,6 +55,12 @@ export interface DatabaseStatus {
 
 export type DatabaseLog = (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
 
+/**
+ * Journals a system.note for the database (the node: submitQuiet). The projector uses it for
+ * `database.auditPruned`: audit_log prunes the journal has not been told of yet.
+ */
+export type DatabaseNote = (event: string, detail: Record<string, unknown>) => void;
+
 const READ_TIMEOUT_MS = 10_000;
 const ABORT_GRACE_MS = 5000;
 
@@ -77,6 +83,7 @@ export class NodeDatabase {
     readonly settings: DatabaseSettings,
     private readonly journal: Journal,
     private readonly log: DatabaseLog,
+    private readonly onNote: DatabaseNote | undefined,
   ) {
     this.shared = new BigInt64Array(new SharedArrayBuffer(SHARED_SLOTS * 8));
     Atomics.store(this.shared, SLOT_DURABLE, BigInt(journal.durableSeq));
@@ -84,9 +91,13 @@ export class NodeDatabase {
     this.reader = settings.driver === 'postgres' ? this.poolReader() : this.workerReader();
   }
 
-  /** Starts projecting `journal` (already open) into the configured database, in a worker thread. */
-  static start(settings: DatabaseSettings, journal: Journal, log: DatabaseLog = () => {}): NodeDatabase {
-    const db = new NodeDatabase(settings, journal, log);
+  /**
+   * Starts projecting `journal` (already open) into the configured database, in a worker thread.
+   * `onNote` journals the notes the projector asks for (`database.auditPruned`); without it, the
+   * projector reports no prunes.
+   */
+  static start(settings: DatabaseSettings, journal: Journal, log: DatabaseLog = () => {}, onNote?: DatabaseNote): NodeDatabase {
+    const db = new NodeDatabase(settings, journal, log, onNote);
     db.spawn();
     return db;
   }
@@ -184,7 +195,7 @@ export class NodeDatabase {
   // --- worker --------------------------------------------------------------------------------
 
   private spawn(): void {
-    const data: ProjectorWorkerData = { settings: this.settings, journalDir: this.journal.dir, shared: this.shared.buffer as SharedArrayBuffer };
+    const data: ProjectorWorkerData = { settings: this.settings, journalDir: this.journal.dir, shared: this.shared.buffer as SharedArrayBuffer, notes: this.onNote !== undefined };
     const w = spawnWorker(new URL('./projector-worker.js', import.meta.url), import.meta.url, {
       workerData: data,
       name: 'bulwark-db',
@@ -221,6 +232,13 @@ export class NodeDatabase {
         return;
       case 'log':
         this.log(m.level, m.msg, m.data);
+        return;
+      case 'note':
+        try {
+          this.onNote?.(m.event, m.detail);
+        } catch (e) {
+          this.log('warn', 'the database could not journal a note', { event: m.event, error: e instanceof Error ? e.message : String(e) });
+        }
         return;
       case 'result': {
         const p = this.pending.get(m.id);
@@ -297,7 +315,13 @@ function delay(ms: number): Promise<void> {
  * The node's entry point: starts projecting `journal` into the configured database, or returns
  * null when `database.enabled` is false.
  */
-export function startDatabase(section: Partial<DatabaseConfigSection> | undefined, dataDir: string, journal: Journal, log: DatabaseLog = () => {}): NodeDatabase | null {
+export function startDatabase(
+  section: Partial<DatabaseConfigSection> | undefined,
+  dataDir: string,
+  journal: Journal,
+  log: DatabaseLog = () => {},
+  onNote?: DatabaseNote,
+): NodeDatabase | null {
   if (section?.enabled === false) return null;
-  return NodeDatabase.start(databaseSettings(section, dataDir), journal, log);
+  return NodeDatabase.start(databaseSettings(section, dataDir), journal, log, onNote);
 }

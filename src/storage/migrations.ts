@@ -667,12 +667,33 @@ END
 $do$;
 `;
 
+const M6_AUDIT_PRUNES_JOURNALED = `
+-- Which prunes the journal has been told of. A prune happens in the database (the node's daily
+-- run, or bulwark db prune-audit, possibly while no node runs) and is recorded in
+-- audit_log_prunes; the journal, not the database, is the system of record an examiner verifies.
+-- The projector reports every audit_log_prunes row that has no row here to the node, which
+-- journals it as a system.note 'database.auditPruned'; projecting that note adds the row here,
+-- with the seq of the note. The first note wins (a prune reported again after a restart, before
+-- its note was projected, keeps the seq of the first). Only prunes this database recorded are
+-- listed (a journal replayed into a fresh database names prunes it never had: they are skipped).
+-- Append-only, like audit_log_prunes.
+CREATE TABLE audit_log_prunes_journaled (
+  prune_id bigint PRIMARY KEY REFERENCES audit_log_prunes (id),
+  seq      bigint NOT NULL CHECK (seq > 0)
+);
+CREATE TRIGGER audit_log_prunes_journaled_append_only
+  BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log_prunes_journaled
+  FOR EACH STATEMENT EXECUTE FUNCTION bulwark_refuse_change();
+REVOKE UPDATE, DELETE, TRUNCATE ON audit_log_prunes_journaled FROM PUBLIC;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'core tables, immutable audit_log', sql: M1_CORE },
   { version: 2, name: 'time series: hypertables or monthly partitions, retention', sql: M2_TIME_SERIES },
   { version: 3, name: 'audit_log.payload json (cheaper to write than jsonb)', sql: M3_AUDIT_PAYLOAD_JSON },
   { version: 4, name: 'order_events keyed by (seq, order_id): one record may end many orders', sql: M4_ORDER_EVENTS_KEY },
   { version: 5, name: 'audit_log partitioned by month, archive mark, prune by dropping partitions', sql: M5_AUDIT_LOG_PARTITIONS },
+  { version: 6, name: 'audit_log_prunes_journaled: which prunes the journal has been told of', sql: M6_AUDIT_PRUNES_JOURNALED },
 ];
 
 export function migrationChecksum(m: Migration): string {

@@ -7,8 +7,10 @@
  * and positions_current; md.quote / md.trade inputs feed market_data and the marks used to value
  * open positions; system.start and risk.limitsChanged feed config_versions, instruments and
  * strategies; fills, positions and marks together give the hourly and daily P&L per strategy
- * and per account in `performance`; and the WORM archiver's `audit.archived` notes give the
- * archive's confirmed high-water mark in audit_archive_state (which audit_log pruning relies on).
+ * and per account in `performance`; the WORM archiver's `audit.archived` notes give the
+ * archive's confirmed high-water mark in audit_archive_state (which audit_log pruning relies on);
+ * and `database.auditPruned` notes mark the audit_log prunes they journal in
+ * audit_log_prunes_journaled.
  *
  * Money is exact: values are parsed to fixed-point bigint (src/core/fixed.ts) and formatted back to
  * decimal strings, which the database stores as NUMERIC(38,8).
@@ -307,6 +309,14 @@ export interface ArchiveMarkRow {
   reported_at: string;
 }
 
+/** An audit_log_prunes row that a `database.auditPruned` note (record `seq`) journaled. */
+export interface PruneJournaledRow {
+  prune_id: number;
+  /** The partition the note says the prune dropped: the row is matched on id and partition. */
+  partition: string;
+  seq: number;
+}
+
 export interface ProjectionBatch {
   fromSeq: number;
   toSeq: number;
@@ -333,6 +343,8 @@ export interface ProjectionBatch {
   performance: Map<string, PerformanceRow>;
   /** The highest archive mark an `audit.archived` note of the batch reported, if any. */
   archiveMark: ArchiveMarkRow | null;
+  /** The prunes `database.auditPruned` notes of the batch journaled, each id once (its first note). */
+  prunesJournaled: PruneJournaledRow[];
   /** Records whose payload did not have the expected shape: in audit_log only. */
   malformed: { seq: number; type: string; error: string }[];
 }
@@ -351,7 +363,8 @@ export function batchRowCount(b: ProjectionBatch): number {
     b.instruments.size +
     b.strategies.size +
     b.performance.size +
-    (b.archiveMark !== null ? 1 : 0)
+    (b.archiveMark !== null ? 1 : 0) +
+    b.prunesJournaled.length
   );
 }
 
@@ -733,6 +746,7 @@ export function emptyBatch(fromSeq: number): ProjectionBatch {
     strategies: new Map(),
     performance: new Map(),
     archiveMark: null,
+    prunesJournaled: [],
     malformed: [],
   };
 }
@@ -1055,6 +1069,10 @@ export class BatchBuilder {
         return;
       }
       case 'system.note': {
+        if (p.event === 'database.auditPruned') {
+          this.prunesJournaled(p.detail, seq);
+          return;
+        }
         // the WORM archiver's confirmed mark (src/audit/trail.ts), journaled as an input and again
         // as the core's event: either will do, the highest wins
         if (p.event !== 'audit.archived') return;
@@ -1087,6 +1105,32 @@ export class BatchBuilder {
       }
       default:
         return;
+    }
+  }
+
+  /**
+   * A `database.auditPruned` note (the projector's report of prunes not yet journaled, journaled
+   * by the node as an input and again as the core's event): each audit_log_prunes id it lists is
+   * now in the journal, at this seq. The first note wins (here within the batch, in the database
+   * across batches). A detail without a `prunes` list, or with an entry without a positive integer
+   * id or its partition name, is malformed: nothing of it is taken.
+   */
+  private prunesJournaled(detail: unknown, seq: number): void {
+    const prunes = (detail as { prunes?: unknown } | null | undefined)?.prunes;
+    if (!Array.isArray(prunes)) throw new TypeError('database.auditPruned without a prunes list');
+    const listed: PruneJournaledRow[] = [];
+    for (const x of prunes as unknown[]) {
+      const e = typeof x === 'object' && x !== null ? (x as { id?: unknown; partition?: unknown }) : {};
+      const id = e.id;
+      if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) throw new TypeError(`database.auditPruned with an invalid prune id (${String(id)})`);
+      if (typeof e.partition !== 'string' || e.partition === '') throw new TypeError(`database.auditPruned: prune ${id} without its partition`);
+      listed.push({ prune_id: id, partition: e.partition, seq });
+    }
+    const rows = this.batch.prunesJournaled;
+    // (keyed on id and partition: a note naming another database's prune under the same id must
+    // not hide this database's, which the writer then matches on both)
+    for (const r of listed) {
+      if (!rows.some((x) => x.prune_id === r.prune_id && x.partition === r.partition)) rows.push(r);
     }
   }
 }

@@ -13,6 +13,8 @@ export interface ProjectorWorkerData {
   settings: DatabaseSettings;
   journalDir: string;
   shared: SharedArrayBuffer;
+  /** The node journals the projector's notes (`note` messages); when false, none are sent. */
+  notes: boolean;
 }
 
 /** Node thread → worker. */
@@ -27,6 +29,8 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'report'; report: ProjectorReport }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; data?: Record<string, unknown> }
+  /** A system.note for the node to journal (`database.auditPruned`: prunes not yet journaled). */
+  | { type: 'note'; event: string; detail: Record<string, unknown> }
   | { type: 'result'; id: number; rows?: Record<string, unknown>[]; error?: string };
 
 const port = parentPort!;
@@ -57,6 +61,7 @@ const projector = new Projector({
   shared: new BigInt64Array(data.shared),
   log: (level, msg, d) => post({ type: 'log', level, msg, ...(d ? { data: d } : {}) }),
   onReport: (report) => post({ type: 'report', report }),
+  ...(data.notes ? { note: (event: string, detail: Record<string, unknown>) => post({ type: 'note', event, detail }) } : {}),
   openClient: async (s) => {
     if (outage) throw outageError();
     return faultable(await openSqlClient(s));

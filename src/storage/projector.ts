@@ -18,7 +18,7 @@ import type { DatabaseSettings } from './settings.js';
 import type { SqlClient, SqlResult } from './sql-client.js';
 import { openSqlClient } from './sql-client.js';
 import { BatchWriter, ensurePartitionsSql, ProjectorConflictError, type EncodedBatch } from './writer.js';
-import { pruneAuditLog } from './audit-prune.js';
+import { AUDIT_PRUNED_EVENT, pruneAuditLog, unjournaledPrunes } from './audit-prune.js';
 
 /** Slots of the BigInt64Array shared between the node's thread and the worker. */
 export const SLOT_DURABLE = 0;
@@ -54,6 +54,11 @@ export interface ProjectorOptions {
   shared: BigInt64Array;
   log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
   onReport: (r: ProjectorReport) => void;
+  /**
+   * Asks the node to journal a system.note (`event`, `detail`): used for `database.auditPruned`,
+   * the audit_log prunes the journal has not been told of. Without it, prunes are not reported.
+   */
+  note?: (event: string, detail: Record<string, unknown>) => void;
   /** For fault injection in tests; openSqlClient by default. */
   openClient?: (s: DatabaseSettings) => Promise<SqlClient>;
 }
@@ -86,6 +91,12 @@ export class Projector {
   private lastMaintenance = 0;
   private lastAuditPrune = 0;
   private lastPublish = 0;
+  /**
+   * audit_log_prunes ids handed to `note` by this instance: not reported again every hour while
+   * their note waits to be projected. A new worker reports them again (harmless: the first
+   * projected note wins).
+   */
+  private readonly reportedPrunes = new Set<number>();
   private readonly report: ProjectorReport = { state: 'starting', lastSeq: 0, batches: 0, records: 0, rows: 0, malformed: 0 };
 
   constructor(private readonly o: ProjectorOptions) {}
@@ -292,7 +303,9 @@ export class Projector {
 
   /**
    * Partitions ahead and retention: at connect and then hourly; audit_log pruning at connect and
-   * then daily. A failure here is logged and retried at the next round; it never holds up the
+   * then daily; then, at connect and hourly, the prunes not yet journaled (this projector's own
+   * and `bulwark db prune-audit`'s, also those done while no node ran) handed to the node to
+   * journal. A failure here is logged and retried at the next round; it never holds up the
    * projection (batches create the partitions they need themselves; a dead connection shows at
    * the next batch anyway).
    */
@@ -313,8 +326,15 @@ export class Projector {
     } catch (e) {
       this.o.log('warn', 'database maintenance (partitions, retention) failed; retrying in an hour', { error: e instanceof Error ? e.message : String(e) });
     }
-    if (now - this.lastAuditPrune < AUDIT_PRUNE_MS) return;
-    this.lastAuditPrune = now;
+    if (now - this.lastAuditPrune >= AUDIT_PRUNE_MS) {
+      this.lastAuditPrune = now;
+      await this.pruneAudit(db);
+    }
+    await this.reportPrunes(db);
+  }
+
+  /** Drops the audit_log months past the retention that the WORM archive holds (never throws). */
+  private async pruneAudit(db: SqlClient): Promise<void> {
     const years = this.o.settings.auditLogYears;
     try {
       const pruned = await pruneAuditLog(db, years);
@@ -327,6 +347,26 @@ export class Projector {
       }
     } catch (e) {
       this.o.log('warn', 'audit_log pruning failed; retrying in a day', { error: e instanceof Error ? e.message : String(e), auditLogYears: years });
+    }
+  }
+
+  /**
+   * The journal is the system of record, and a prune happens in the database: every
+   * audit_log_prunes row without an audit_log_prunes_journaled row (and not already reported by
+   * this instance) goes to the node in one `database.auditPruned` note, oldest first. Projecting
+   * the note marks them journaled (src/storage/projection.ts). Never throws.
+   */
+  private async reportPrunes(db: SqlClient): Promise<void> {
+    const note = this.o.note;
+    if (note === undefined) return;
+    try {
+      const prunes = (await unjournaledPrunes(db)).filter((p) => !this.reportedPrunes.has(p.id));
+      if (prunes.length === 0) return;
+      for (const p of prunes) this.reportedPrunes.add(p.id);
+      note(AUDIT_PRUNED_EVENT, { prunes });
+      this.o.log('info', 'audit_log prunes not yet in the journal: the node journals them', { event: AUDIT_PRUNED_EVENT, ids: prunes.map((p) => p.id) });
+    } catch (e) {
+      this.o.log('warn', 'reading the audit_log prunes not yet journaled failed; retrying in an hour', { error: e instanceof Error ? e.message : String(e) });
     }
   }
 

@@ -13,7 +13,8 @@
  * audit_log is partitioned by month (migration 5): before the COPYs, the months the batch touches
  * get their partitions (audit_log's always, the time series' in native mode), unless known to
  * exist. The WORM archive's mark, when the batch has an audit.archived note, moves
- * audit_archive_state in the same transaction.
+ * audit_archive_state in the same transaction; the prunes its database.auditPruned notes journal
+ * go into audit_log_prunes_journaled, in the same transaction too.
  */
 import {
   AUDIT_COLUMNS,
@@ -258,6 +259,16 @@ export const SQL = {
   archiveMark:
     `UPDATE audit_archive_state SET archived_seq = $1, source_seq = $2, reported_at = $3::timestamptz ` +
     `WHERE archive = 'worm' AND archived_seq < $1`,
+  /**
+   * The prunes journaled by database.auditPruned notes. The first note wins (DO NOTHING); a prune
+   * this database never recorded (a journal replayed into a fresh database, whose own prune ids
+   * start again at 1) is skipped, not a failure of the batch: a row is matched on its id and the
+   * partition the note names.
+   */
+  prunesJournaled:
+    `INSERT INTO audit_log_prunes_journaled (prune_id, seq) ` +
+    `SELECT x.prune_id, x.seq FROM jsonb_to_recordset($1::jsonb) AS x(prune_id bigint, partition text, seq bigint) ` +
+    `WHERE EXISTS (SELECT 1 FROM audit_log_prunes p WHERE p.id = x.prune_id AND p.partition_name = x.partition) ON CONFLICT (prune_id) DO NOTHING`,
   /** The time series' partitions (native mode) and audit_log's (always), for the batch's months. */
   ensurePartitions: ensurePartitionsSql('$1::timestamptz', '$2::timestamptz'),
 } as const;
@@ -340,13 +351,15 @@ export class BatchWriter {
       positionsCurrent: json(b.positionsCurrent),
       performance: json(b.performance),
       archiveMark: b.archiveMark,
+      prunesJournaled: b.prunesJournaled.length === 0 ? undefined : JSON.stringify(b.prunesJournaled),
       rows:
         copies.reduce((n, c) => n + c.rows, 0) +
         b.instruments.size +
         b.strategies.size +
         b.positionsCurrent.size +
         b.performance.size +
-        (b.archiveMark !== null ? 1 : 0),
+        (b.archiveMark !== null ? 1 : 0) +
+        b.prunesJournaled.length,
     };
   }
 
@@ -365,6 +378,7 @@ export class BatchWriter {
     if (e.positionsCurrent !== undefined) await tx.query(SQL.positionsCurrent, [e.positionsCurrent]);
     if (e.performance !== undefined) await tx.query(SQL.performance, [e.performance]);
     if (e.archiveMark !== null) await tx.query(SQL.archiveMark, [e.archiveMark.archived_seq, e.archiveMark.source_seq, e.archiveMark.reported_at]);
+    if (e.prunesJournaled !== undefined) await tx.query(SQL.prunesJournaled, [e.prunesJournaled]);
     const r = await tx.query(SQL.advance, [expectedLastSeq, e.toSeq]);
     if (r.rowCount !== 1) throw new ProjectorConflictError(expectedLastSeq);
   }
@@ -382,5 +396,7 @@ export interface EncodedBatch {
   positionsCurrent: string | undefined;
   performance: string | undefined;
   archiveMark: ArchiveMarkRow | null;
+  /** JSON of the batch's PruneJournaledRow list; undefined when it has none. */
+  prunesJournaled: string | undefined;
   rows: number;
 }

@@ -4,7 +4,9 @@
  * UPDATE, DELETE and TRUNCATE, also when named directly; the projector writes audit_log into
  * monthly partitions and projects the WORM archive's mark from `audit.archived` notes; pruning
  * drops only what is both old enough and archived, leaves the rows a contiguous suffix, and the
- * journal comparison (`verify`) still passes. PGlite always, PostgreSQL when DATABASE_URL is set.
+ * journal comparison (`verify`) still passes; every prune, the node's and `bulwark db
+ * prune-audit`'s, is reported to the node to journal (`database.auditPruned`), and the projected
+ * note marks it journaled (migration 6). PGlite always, PostgreSQL when DATABASE_URL is set.
  */
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
@@ -120,9 +122,16 @@ function timers(count: number, iso: string | bigint): { ts: bigint }[] {
   return Array.from({ length: count }, (_, i) => ({ ts: t0 + BigInt(i) * 1_000_000n }));
 }
 
-async function project(t: Target, journal: Journal, log?: (level: string, msg: string, data?: Record<string, unknown>) => void): Promise<void> {
+type Note = { event: string; detail: Record<string, unknown> };
+
+async function project(
+  t: Target,
+  journal: Journal,
+  log?: (level: string, msg: string, data?: Record<string, unknown>) => void,
+  onNote?: (event: string, detail: Record<string, unknown>) => void,
+): Promise<void> {
   await journal.flush();
-  const db = NodeDatabase.start(t.settings, journal, log);
+  const db = NodeDatabase.start(t.settings, journal, log, onNote);
   try {
     await db.whenProjected(journal.lastSeq);
   } finally {
@@ -152,7 +161,7 @@ describeDrivers('audit_log partitions and pruning', (kind) => {
     const before = (await db.query(SNAPSHOT)).rows;
     expect(before).toHaveLength(20);
 
-    expect(await migrate(db)).toEqual([5]);
+    expect(await migrate(db, MIGRATIONS.filter((m) => m.version <= 5))).toEqual([5]);
     expect((await db.query(SNAPSHOT)).rows).toEqual(before);
     expect(await one(db, BROKEN_LINKS)).toBe('0');
     expect(await one(db, `SELECT relkind::text AS v FROM pg_class WHERE oid = 'audit_log'::regclass`)).toBe('p');
@@ -280,7 +289,7 @@ describeDrivers('audit_log partitions and pruning', (kind) => {
     });
   });
 
-  it('the node prunes at start and then daily, and logs what it dropped', async () => {
+  it('the node prunes at start and then daily, logs what it dropped, and has it journaled', async () => {
     const t = await projectTarget(kind);
     const journal = await Journal.open(path.join(t.dataDir, 'journal'), { fsync: false });
     cleanups.push(() => journal.close());
@@ -288,8 +297,14 @@ describeDrivers('audit_log partitions and pruning', (kind) => {
     await project(t, journal);
     expect(await withDb(t, partitions)).toContain('audit_log_p202403');
     const logs: { msg: string; data?: Record<string, unknown> }[] = [];
-    // at connect: maintenance, the daily prune among it
-    await project(t, journal, (_level, msg, data) => logs.push({ msg, ...(data !== undefined ? { data } : {}) }));
+    const notes: Note[] = [];
+    // at connect: maintenance, the daily prune among it, then the prunes not yet journaled
+    await project(
+      t,
+      journal,
+      (_level, msg, data) => logs.push({ msg, ...(data !== undefined ? { data } : {}) }),
+      (event, detail) => notes.push({ event, detail }),
+    );
     const pruned = logs.find((l) => /audit_log: dropped monthly partitions/.test(l.msg));
     expect(pruned?.data?.auditLogYears).toBe(2);
     // the batch that went from March 2024 to now had the months in between created (empty): those old enough go too
@@ -300,6 +315,74 @@ describeDrivers('audit_log partitions and pruning', (kind) => {
       expect(await partitions(db)).not.toContain('audit_log_p202403');
       expect(await one(db, 'SELECT min(seq)::text AS v FROM audit_log')).toBe('21');
     });
+    // what it dropped is handed to the node to journal, in the same maintenance run, in one note
+    expect(notes.map((n) => n.event)).toEqual(['database.auditPruned']);
+    const prunes = notes[0]!.detail.prunes as Record<string, unknown>[];
+    expect(prunes.map((p) => `${String(p.partition)} (${p.minSeq === null ? 'empty' : `seq ${String(p.minSeq)}..${String(p.maxSeq)}`})`)).toEqual(dropped);
+    expect(prunes[0]).toMatchObject({ id: 1, partition: 'audit_log_p202403', month: '2024-03-01', minSeq: 1, maxSeq: 20, retentionYears: 2, archivedSeq: 20 });
+  });
+
+  it('journals prunes done while no node ran: reported once at the next start, marked journaled by the projected note', async () => {
+    const t = await projectTarget(kind);
+    const journal = await Journal.open(path.join(t.dataDir, 'journal'), { fsync: false });
+    cleanups.push(() => journal.close());
+    append(journal, [...timers(20, '2024-03-10T00:00:00Z'), ...timers(5, NOW_NS), { ts: NOW_NS + 10_000_000n, payload: archivedNote(20) }]);
+    // a projector without a note callback reports nothing (and prunes nothing here: the mark comes with this batch)
+    await project(t, journal);
+    // node down: bulwark db prune-audit
+    const dropped = await withDb(t, (db) => pruneAuditLog(db, 2));
+    expect(dropped[0]).toEqual({ partition: 'audit_log_p202403', month: '2024-03-01', minSeq: 1, maxSeq: 20 });
+    type PruneRow = { id: number; partition: string; month: string; minSeq: number | null; maxSeq: number | null; retentionYears: number; archivedSeq: number; prunedBy: string; ms: number };
+    const recorded = await withDb(t, async (db) =>
+      JSON.parse(
+        (await one(
+          db,
+          `SELECT json_agg(json_build_object('id', id, 'partition', partition_name, 'month', to_char(month, 'YYYY-MM-DD'), 'minSeq', min_seq, 'maxSeq', max_seq,
+                                             'retentionYears', retention_years, 'archivedSeq', archived_seq, 'prunedBy', pruned_by,
+                                             'ms', extract(epoch from pruned_at) * 1000) ORDER BY id)::text AS v
+             FROM audit_log_prunes`,
+        ))!,
+      ) as PruneRow[],
+    );
+    expect(recorded.map((r) => r.partition)).toEqual(dropped.map((d) => d.partition));
+
+    // the node starts: the projector reports every prune not yet journaled, oldest first, in one note
+    const notes: Note[] = [];
+    await project(t, journal, undefined, (event, detail) => notes.push({ event, detail }));
+    expect(notes).toHaveLength(1);
+    expect(notes[0]!.event).toBe('database.auditPruned');
+    const prunes = notes[0]!.detail.prunes as (Omit<PruneRow, 'ms'> & { prunedAt: string })[];
+    expect(prunes.map(({ prunedAt: _at, ...p }) => p)).toEqual(recorded.map(({ ms: _ms, ...r }) => r));
+    prunes.forEach((p, i) => {
+      expect(p.prunedAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+      expect(Math.abs(Date.parse(p.prunedAt) - recorded[i]!.ms)).toBeLessThan(1);
+    });
+
+    // the node journals it (as an input, echoed by the core as an event); a later note repeating
+    // prune 1 and naming one this database never had changes nothing; nor does an earlier note
+    // with prune 1's id but another partition (another database's prune, in a journal replayed here)
+    const noteSeq = journal.lastSeq + 2;
+    const pruneNote = (detail: Record<string, unknown>): JournalPayload => ({ type: 'system.note', event: 'database.auditPruned', detail });
+    append(journal, [
+      { ts: NOW_NS + 15_000_000n, payload: pruneNote({ prunes: [{ ...prunes[0]!, partition: 'audit_log_p199901' }] }) },
+      { ts: NOW_NS + 20_000_000n, payload: pruneNote(notes[0]!.detail) },
+      { ts: NOW_NS + 20_000_001n, kind: 'event', payload: pruneNote(notes[0]!.detail) },
+      { ts: NOW_NS + 30_000_000n, payload: pruneNote({ prunes: [{ ...prunes[0]!, id: 1 }, { ...prunes[0]!, id: 999 }] }) },
+    ]);
+    await project(t, journal);
+    await withDb(t, async (db) => {
+      const journaled = await db.query<{ prune_id: string; seq: string }>(`SELECT prune_id::text AS prune_id, seq::text AS seq FROM audit_log_prunes_journaled ORDER BY prune_id`);
+      expect(journaled.rows).toEqual(recorded.map((r) => ({ prune_id: String(r.id), seq: String(noteSeq) })));
+      expect(await one(db, 'SELECT last_seq::text AS v FROM projector_state')).toBe(String(journal.lastSeq));
+      await expect(db.query('DELETE FROM audit_log_prunes_journaled')).rejects.toThrow(/audit_log_prunes_journaled is append-only: DELETE refused/);
+      await expect(db.query('UPDATE audit_log_prunes_journaled SET seq = 1')).rejects.toThrow(/append-only: UPDATE refused/);
+      await expect(db.query('TRUNCATE audit_log_prunes_journaled')).rejects.toThrow(/append-only: TRUNCATE refused/);
+    });
+
+    // a further start: nothing left to report
+    const later: Note[] = [];
+    await project(t, journal, undefined, (event, detail) => later.push({ event, detail }));
+    expect(later).toEqual([]);
   });
 
   it('keeps the rows a contiguous suffix, and refuses a mark no audit.archived row backs', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { JournalEntry, JournalKind, JournalPayload } from '../../src/engine/journal.js';
-import { BatchBuilder, bucketStart, nsToIso, ProjectionState, ZERO_HASH_HEX } from '../../src/storage/projection.js';
+import { BatchBuilder, batchRowCount, bucketStart, nsToIso, ProjectionState, ZERO_HASH_HEX } from '../../src/storage/projection.js';
 import { auditRowsOf } from './audit-copy.js';
 
 const H = 3_600_000_000_000n;
@@ -198,6 +198,47 @@ describe('batch builder', () => {
     // a mark that is not a seq before the note itself is malformed (kept in audit_log only)
     expect(batch.malformed.map((m) => m.seq)).toEqual([14, 15]);
     expect(batch.audit).toHaveLength(6);
+  });
+
+  it('marks the prunes a database.auditPruned note journals, each once at its first note; a malformed note is kept in audit_log only', () => {
+    const prune = (id: unknown) => ({ id, partition: 'audit_log_p202403', month: '2024-03-01', minSeq: 1, maxSeq: 20, retentionYears: 2, archivedSeq: 20, prunedAt: '2026-11-28T00:00:00.000Z', prunedBy: 'bulwark' });
+    const note = (detail: unknown) => ({ type: 'system.note', event: 'database.auditPruned', detail });
+    const b = new BatchBuilder(new ProjectionState(), 20, ZERO_HASH_HEX);
+    b.add(entry(20, T0, 'input', note({ prunes: [prune(3), prune(4)] })));
+    // the core's echo of the same note, and a later one repeating 4: the first note's seq stays
+    b.add(entry(21, T0 + 1n, 'event', note({ prunes: [prune(3), prune(4)] })));
+    b.add(entry(22, T0 + 2n, 'input', note({ prunes: [prune(4), prune(5)] })));
+    b.add(entry(23, T0 + 3n, 'input', note({ prunes: [] })));
+    // malformed: no list, not an object, an id that is not a positive integer (nothing of the note is taken)
+    b.add(entry(24, T0 + 4n, 'input', note({})));
+    b.add(entry(25, T0 + 5n, 'input', { type: 'system.note', event: 'database.auditPruned' }));
+    b.add(entry(26, T0 + 6n, 'input', note({ prunes: [prune(6), prune(0)] })));
+    b.add(entry(27, T0 + 7n, 'input', note({ prunes: [prune(7), 'x'] })));
+    b.add(entry(28, T0 + 8n, 'input', note({ prunes: [prune('8')] })));
+    b.add(entry(29, T0 + 9n, 'input', note({ prunes: [prune(2 ** 53)] })));
+    // another event's prunes are not these
+    b.add(entry(30, T0 + 10n, 'input', { type: 'system.note', event: 'audit.checkpoint', detail: { prunes: [prune(9)] } }));
+    b.add(entry(31, T0 + 11n, 'input', note({ prunes: [{ ...prune(10), partition: undefined }] })));
+    // the same id naming another partition (another database's prune): kept apart, the writer matches both
+    b.add(entry(32, T0 + 12n, 'input', note({ prunes: [{ ...prune(3), partition: 'audit_log_p199901' }] })));
+    const batch = b.finish();
+    expect(batch.prunesJournaled).toEqual([
+      { prune_id: 3, partition: 'audit_log_p202403', seq: 20 },
+      { prune_id: 4, partition: 'audit_log_p202403', seq: 20 },
+      { prune_id: 5, partition: 'audit_log_p202403', seq: 22 },
+      { prune_id: 3, partition: 'audit_log_p199901', seq: 32 },
+    ]);
+    expect(batchRowCount(batch)).toBe(batch.audit.length + 4);
+    expect(batch.malformed).toEqual([
+      { seq: 24, type: 'system.note', error: 'database.auditPruned without a prunes list' },
+      { seq: 25, type: 'system.note', error: 'database.auditPruned without a prunes list' },
+      { seq: 26, type: 'system.note', error: 'database.auditPruned with an invalid prune id (0)' },
+      { seq: 27, type: 'system.note', error: 'database.auditPruned with an invalid prune id (undefined)' },
+      { seq: 28, type: 'system.note', error: 'database.auditPruned with an invalid prune id (8)' },
+      { seq: 29, type: 'system.note', error: `database.auditPruned with an invalid prune id (${2 ** 53})` },
+      { seq: 31, type: 'system.note', error: 'database.auditPruned: prune 10 without its partition' },
+    ]);
+    expect(batch.audit).toHaveLength(13);
   });
 
   it('computes hourly and daily P&L per strategy and account from positions and marks', () => {
