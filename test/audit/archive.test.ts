@@ -7,6 +7,7 @@
  * COMPLIANCE mode, the retain-until date and the SHA-256/MD5 checksums Object Lock requires, a
  * run is idempotent and resumes after a failure without duplicating anything, an existing object
  * is never overwritten, and the archive alone verifies (and fails when an object is altered).
+ * Object Lock itself is tested against moto's S3 server in archive-object-lock.test.ts.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
