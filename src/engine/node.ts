@@ -23,6 +23,7 @@ import { Reconciler } from '../oms/recon/reconciler.js';
 import { Sequencer, type Submitted } from './sequencer.js';
 import { startDatabase, type NodeDatabase } from '../storage/database.js';
 import { AuditTrail } from '../audit/trail.js';
+import { warmKillPath } from './warmup.js';
 
 export const VERSION = '0.1.0';
 
@@ -94,6 +95,13 @@ export class BulwarkNode {
 
     // venues
     const kc = kernelConfigOf(config);
+    // the kill switch's path compiled before it is needed, on a scratch kernel (src/engine/warmup.ts)
+    try {
+      const w = warmKillPath(kc);
+      log('kill switch path warmed up on a scratch kernel', { orders: w.orders, massCanceled: w.massCanceled, ms: Math.round(w.ms) });
+    } catch (e) {
+      log('kill switch warm-up failed; starting anyway', { error: e instanceof Error ? e.message : String(e) });
+    }
     const calendars = buildCalendars(kc.calendars);
     const market = new SimMarket({
       seed: config.sim.seed,

@@ -229,6 +229,26 @@ function formatIssue(i: z.core.$ZodIssue): string {
   return `${path}: ${i.message}`;
 }
 
+/**
+ * A node of simulated venues only, with zero latency and no strategies, database or venue
+ * persistence (the venues stand in for remote exchanges: their own disk is not our latency): the
+ * configuration of the benchmarks and of tests that drive the core directly. `venues` gives each
+ * venue's id and whether it offers mass cancel; `extra` is merged over the rest.
+ */
+export function simOnlyConfig(dataDir: string, venues: readonly { id: string; supportsMassCancel: boolean }[], extra: Record<string, unknown> = {}): NodeConfig {
+  return loadConfig({
+    env: {},
+    overrides: {
+      dataDir,
+      strategies: [],
+      sim: { symbols: DEFAULT_CONFIG_INPUT.sim.symbols, persistState: false },
+      database: { enabled: false },
+      venues: venues.map((v) => ({ id: v.id, type: 'sim', latencyMs: 0, supportsMassCancel: v.supportsMassCancel })),
+      ...extra,
+    },
+  });
+}
+
 /** Merges embedded defaults, the YAML file and the environment; validates everything. */
 export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Record<string, unknown> } = {}): NodeConfig {
   const env = opts.env ?? process.env;
