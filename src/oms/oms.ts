@@ -243,8 +243,10 @@ export class OrderManager {
     return true;
   }
 
-  /** The state change itself, without its record or the listeners: refused (and recorded) if illegal. */
-  /** (track false: the caller passes the order to host.trackMany itself, with others) */
+  /**
+   * The state change itself, without its record or the listeners: refused (and recorded) if
+   * illegal. With `track` false the caller passes the order to host.trackMany itself, with others.
+   */
   private enter(o: Order, to: OrderStatus, cause: string, track = true): boolean {
     const from = o.status;
     if (!canTransition(from, to)) {

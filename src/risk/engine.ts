@@ -697,7 +697,7 @@ export class RiskEngine implements PreTradeRisk {
    * bookkeeping as onOrderChange for each, but the scope totals move once per group of orders that
    * share their scopes, side and symbol instead of once per order. The sums commute and refreshShort
    * depends only on the totals it ends with, so the state after it is the same as after one
-   * onOrderChange per order (kill-switch.test.ts compares the two).
+   * onOrderChange per order (test/risk/mass-cancel-risk.property.test.ts compares the two).
    */
   onOrdersEnded(orders: readonly Order[]): void {
     const groups = new Map<ScopeAgg[], EndedGroup[]>();

@@ -18,6 +18,7 @@
  */
 import {
   AUDIT_COLUMNS,
+  batchRowCount,
   jsonText,
   type ArchiveMarkRow,
   type OrderChangeRow,
@@ -352,14 +353,7 @@ export class BatchWriter {
       performance: json(b.performance),
       archiveMark: b.archiveMark,
       prunesJournaled: b.prunesJournaled.length === 0 ? undefined : JSON.stringify(b.prunesJournaled),
-      rows:
-        copies.reduce((n, c) => n + c.rows, 0) +
-        b.instruments.size +
-        b.strategies.size +
-        b.positionsCurrent.size +
-        b.performance.size +
-        (b.archiveMark !== null ? 1 : 0) +
-        b.prunesJournaled.length,
+      rows: batchRowCount(b),
     };
   }
 
