@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { JournalEntry, JournalKind, JournalPayload } from '../../src/engine/journal.js';
-import { BatchBuilder, batchRowCount, bucketStart, nsToIso, ProjectionState, ZERO_HASH_HEX } from '../../src/storage/projection.js';
+import { BatchBuilder, batchRowCount, bucketStart, IsoFormatter, nsToIso, ProjectionState, ZERO_HASH_HEX } from '../../src/storage/projection.js';
 import { auditRowsOf } from './audit-copy.js';
 
 const H = 3_600_000_000_000n;
@@ -40,6 +41,34 @@ describe('time helpers', () => {
     expect(nsToIso(T0)).toBe('2026-01-01T00:00:00.000000Z');
     expect(nsToIso(T0 + 1_234_567_891n)).toBe('2026-01-01T00:00:01.234567Z');
     expect(nsToIso(0n)).toBe('1970-01-01T00:00:00.000000Z');
+  });
+
+  it('IsoFormatter gives what nsToIso gives, over a stream of times near and far apart', () => {
+    const I64_MAX = 2n ** 63n - 1n;
+    const fast = BigInt(Number.MAX_SAFE_INTEGER) * 1000n;
+    // a stream: jumps anywhere in i64 (both sides of the fast path's edges), repeats, and small
+    // steps that stay in, or just leave, the millisecond the formatter has cached
+    const anywhere = fc.oneof(
+      fc.bigInt({ min: -I64_MAX - 1n, max: I64_MAX }),
+      fc.bigInt({ min: fast - 5_000_000n, max: fast + 5_000_000n }),
+      fc.bigInt({ min: -5_000_000n, max: 5_000_000n }),
+    );
+    // 0: the same time again (the formatter returns its last result then)
+    const step = fc.oneof(fc.constant(0n), fc.bigInt({ min: -2_000_000n, max: 2_000_000n }));
+    fc.assert(
+      fc.property(anywhere, fc.array(fc.oneof(step, anywhere.map((v) => ({ to: v }))), { maxLength: 40 }), (first, moves) => {
+        const f = new IsoFormatter();
+        let ns = first;
+        expect(f.format(ns)).toBe(nsToIso(ns));
+        for (const m of moves) {
+          const next = typeof m === 'bigint' ? ns + m : m.to;
+          if (next < -I64_MAX - 1n || next > I64_MAX) continue;
+          ns = next;
+          expect(f.format(ns)).toBe(nsToIso(ns));
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('finds hour and day buckets', () => {
