@@ -1,5 +1,5 @@
 /**
- * `bulwark db migrate`, `bulwark db status` and `bulwark db prune-audit`. Registered on the main
+ * `bulwark db migrate`, `bulwark db status`, `bulwark db prune-audit` and `bulwark db grants`. Registered on the main
  * program by registerDbCommands; errors are thrown, and the main program prints them and exits 1
  * (a bad option value: commander's message naming the option, exit 2).
  */
@@ -9,6 +9,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { Journal } from '../engine/journal.js';
 import { loadConfig } from '../ops/config.js';
 import { AUDIT_PRUNED_EVENT, auditRetentionState, pruneAuditLog } from './audit-prune.js';
+import { grantProblems, grantStatements, grantTarget, roleNameProblem } from './grants.js';
 import { migrate, migrationStatus } from './migrate.js';
 import { databaseSettings, describeTarget, type DatabaseSettings } from './settings.js';
 import { openPglite, openPostgres, type SqlClient } from './sql-client.js';
@@ -30,6 +31,13 @@ export function parseYears(v: string): number {
   const n = Number(v);
   if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1 || n > 100) throw new InvalidArgumentError('must be a whole number of years from 1 to 100');
   return n;
+}
+
+/** `--role`: a PostgreSQL role name (roleNameProblem). */
+export function parseRole(v: string): string {
+  const problem = roleNameProblem(v);
+  if (problem !== undefined) throw new InvalidArgumentError(problem);
+  return v;
 }
 
 function settingsOf(opts: DbCommandOptions): { settings: DatabaseSettings; dataDir: string } {
@@ -155,6 +163,48 @@ export function registerDbCommands(program: Command, io: CliOutput = { out: (t) 
           const what = dropped.length === 1 ? 'this prune' : 'these prunes';
           io.out(`journal   the node journals ${what} (system.note ${AUDIT_PRUNED_EVENT}) at its next start, or within the hour if it is running\n`);
         }
+      } finally {
+        await client.close();
+      }
+    });
+
+  db.command('grants')
+    .description(
+      'print the SQL that gives --role exactly the privileges the node needs in this schema (--reader: read only, for ' +
+        'dashboards and replicas), or run it with --apply. Run as the schema owner; the node then connects as --role ' +
+        '(docs/operations.md, "Database roles"). PostgreSQL only.',
+    )
+    .requiredOption('--role <name>', 'the role to grant to (it owns nothing in the schema)', parseRole)
+    .option('--reader', 'SELECT only (and USAGE on the schema)')
+    .option('--apply', 'run the statements in one transaction instead of printing them')
+    .option('-c, --config <file>', 'YAML configuration file')
+    .option('-d, --data-dir <dir>', 'data directory')
+    .action(async (opts: DbCommandOptions & { role: string; reader?: boolean; apply?: boolean }) => {
+      const { settings } = settingsOf(opts);
+      if (settings.driver !== 'postgres') {
+        throw new Error('bulwark db grants is for a PostgreSQL server (database.url or DATABASE_URL): the embedded database has a single user');
+      }
+      const mode = opts.reader === true ? 'reader' : 'node';
+      const apply = opts.apply === true;
+      const client = await open(settings);
+      try {
+        const st = await migrationStatus(client);
+        if (st.problems.length > 0) throw new Error(`database schema does not match this build (see bulwark db status): ${st.problems.join('; ')}`);
+        if (st.pending.length > 0) throw new Error(`migrations ${st.pending.map((m) => m.version).join(', ')} are pending: run bulwark db migrate as the schema owner first`);
+        const target = await grantTarget(client, opts.role);
+        const problems = grantProblems(target, opts.role, apply);
+        if (problems.length > 0) throw new Error(`no grants: ${problems.join('; ')}`);
+        const statements = grantStatements(opts.role, target.schema, mode);
+        if (!apply) {
+          io.out(`-- bulwark db grants: ${mode} privileges for role ${opts.role} in schema ${target.schema} (schema version ${st.applied.at(-1)?.version ?? 0})\n`);
+          io.out(`BEGIN;\n${statements.map((x) => `${x};\n`).join('')}COMMIT;\n`);
+          return;
+        }
+        await client.transaction(async (tx) => {
+          for (const x of statements) await tx.query(x);
+        });
+        io.out(`database  ${describeTarget(settings)}\n`);
+        io.out(`granted   ${mode} privileges to ${opts.role} in schema ${target.schema} (${statements.length} statements, as ${target.currentUser})\n`);
       } finally {
         await client.close();
       }

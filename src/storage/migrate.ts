@@ -14,6 +14,29 @@ export class MigrationChecksumError extends Error {
   }
 }
 
+/**
+ * Migrations are pending and this connection's role may not apply them (PostgreSQL's
+ * insufficient_privilege): the node runs as a least-privilege role and the schema's owner has not
+ * run `bulwark db migrate` for this build yet.
+ */
+export class MigrationPrivilegeError extends Error {
+  constructor(
+    readonly pending: number[],
+    cause: unknown,
+  ) {
+    super(
+      `database schema needs migration ${pending.join(', ')} and this role may not apply it (${(cause as Error).message}): ` +
+        'run `bulwark db migrate` as the schema owner (docs/operations.md, "Database roles")',
+    );
+    this.name = 'MigrationPrivilegeError';
+  }
+}
+
+/** PostgreSQL's insufficient_privilege (both drivers give the SQLSTATE as `code`). */
+export function isPrivilegeError(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === '42501';
+}
+
 export interface AppliedMigration {
   version: number;
   name: string;
@@ -74,6 +97,20 @@ export async function migrationStatus(s: SqlSession, migrations: readonly Migrat
 /** Applies what is pending; returns the versions applied now. Throws MigrationChecksumError. */
 export async function migrate(db: SqlClient, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
   const sorted = [...migrations].sort((a, b) => a.version - b.version);
+  // Nothing pending: read only, so a role that may not create anything (docs/operations.md,
+  // "Database roles") starts against a schema its owner has migrated.
+  const before = await migrationStatus(db, sorted);
+  if (before.problems.length > 0) throw new MigrationChecksumError(before.problems);
+  if (before.pending.length === 0) return [];
+  try {
+    return await applyPending(db, sorted);
+  } catch (e) {
+    if (isPrivilegeError(e)) throw new MigrationPrivilegeError(before.pending.map((m) => m.version), e);
+    throw e;
+  }
+}
+
+async function applyPending(db: SqlClient, sorted: readonly Migration[]): Promise<number[]> {
   await db.transaction(async (tx) => {
     await tx.query(LOCK_SQL);
     await tx.exec(CREATE_TABLE);
@@ -92,7 +129,7 @@ export async function migrate(db: SqlClient, migrations: readonly Migration[] = 
     });
     if (done) appliedNow.push(m.version);
   }
-  // Also when nothing was pending: the checksums of what was applied earlier must still match.
+  // The checksums of everything applied, earlier and now, must still match.
   const status = await migrationStatus(db, sorted);
   if (status.problems.length > 0) throw new MigrationChecksumError(status.problems);
   return appliedNow;

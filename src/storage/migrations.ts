@@ -687,6 +687,25 @@ CREATE TRIGGER audit_log_prunes_journaled_append_only
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_log_prunes_journaled FROM PUBLIC;
 `;
 
+const M7_LEAST_PRIVILEGE = `
+-- The node may run as a role that owns nothing (docs/operations.md, "Database roles"): it needs
+-- only the table privileges bulwark db grants lists, and EXECUTE on the functions below, which
+-- create or drop partitions and so run as their owner (the owner of the parent tables), like
+-- bulwark_ensure_audit_partitions already does. EXECUTE is revoked from PUBLIC: a role must be
+-- granted it. bulwark_prune_audit_log stays with the owner unless granted too.
+ALTER FUNCTION bulwark_ensure_partitions(timestamptz, timestamptz) SECURITY DEFINER;
+ALTER FUNCTION bulwark_apply_retention(integer) SECURITY DEFINER;
+REVOKE EXECUTE ON FUNCTION bulwark_ensure_partitions(timestamptz, timestamptz) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION bulwark_apply_retention(integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION bulwark_month_partition(text, date) FROM PUBLIC;
+DO $do$
+BEGIN
+  EXECUTE format('ALTER FUNCTION bulwark_ensure_partitions(timestamptz, timestamptz) SET search_path = %I, pg_temp', current_schema());
+  EXECUTE format('ALTER FUNCTION bulwark_apply_retention(integer) SET search_path = %I, pg_temp', current_schema());
+END
+$do$;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'core tables, immutable audit_log', sql: M1_CORE },
   { version: 2, name: 'time series: hypertables or monthly partitions, retention', sql: M2_TIME_SERIES },
@@ -694,6 +713,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 4, name: 'order_events keyed by (seq, order_id): one record may end many orders', sql: M4_ORDER_EVENTS_KEY },
   { version: 5, name: 'audit_log partitioned by month, archive mark, prune by dropping partitions', sql: M5_AUDIT_LOG_PARTITIONS },
   { version: 6, name: 'audit_log_prunes_journaled: which prunes the journal has been told of', sql: M6_AUDIT_PRUNES_JOURNALED },
+  { version: 7, name: 'least privilege: partition functions run as their owner, EXECUTE granted not public', sql: M7_LEAST_PRIVILEGE },
 ];
 
 export function migrationChecksum(m: Migration): string {

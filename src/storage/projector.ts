@@ -12,7 +12,7 @@
  * restart resumes exactly after the last committed record: nothing lost, nothing doubled.
  */
 import { JournalTail } from '../engine/journal.js';
-import { migrate, MigrationChecksumError } from './migrate.js';
+import { isPrivilegeError, migrate, MigrationChecksumError, MigrationPrivilegeError } from './migrate.js';
 import { BatchBuilder, ProjectionState, ZERO_HASH_HEX, type PositionSeed, type ProjectionBatch } from './projection.js';
 import type { DatabaseSettings } from './settings.js';
 import type { SqlClient, SqlResult } from './sql-client.js';
@@ -140,7 +140,7 @@ export class Projector {
         if (this.report.lastSeq !== this.applied) this.setReport({});
         await this.waitForWork(durable);
       } catch (e) {
-        const fatal = e instanceof MigrationChecksumError || e instanceof JournalMismatchError;
+        const fatal = e instanceof MigrationChecksumError || e instanceof MigrationPrivilegeError || e instanceof JournalMismatchError;
         await this.fail(e, fatal);
         // draining for a stop makes sense while the database may come back, not against a refusal
         if (fatal && this.stopTarget !== undefined) break;
@@ -346,6 +346,12 @@ export class Projector {
         });
       }
     } catch (e) {
+      if (isPrivilegeError(e)) {
+        // a least-privilege role without EXECUTE on bulwark_prune_audit_log (docs/operations.md,
+        // "Database roles"): pruning is the schema owner's, by bulwark db prune-audit
+        this.o.log('info', 'audit_log pruning is left to the schema owner (bulwark db prune-audit): this role may not run bulwark_prune_audit_log', { auditLogYears: years });
+        return;
+      }
       this.o.log('warn', 'audit_log pruning failed; retrying in a day', { error: e instanceof Error ? e.message : String(e), auditLogYears: years });
     }
   }
