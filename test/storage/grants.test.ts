@@ -180,7 +180,17 @@ describe.skipIf(!PG_URL)(`database roles on PostgreSQL: owner, node and reader${
     const logs: { level: string; msg: string; data?: Record<string, unknown> }[] = [];
     const db = NodeDatabase.start(settings, journal, (level, msg, data) => logs.push({ level, msg, ...(data !== undefined ? { data } : {}) }));
     cleanups.push(() => db.stop());
-    await db.whenProjected(journal.lastSeq);
+    // a privilege missing from the map shows as the projector going down: fail with its reason
+    await Promise.race([
+      db.whenProjected(journal.lastSeq),
+      new Promise<never>((_, reject) => {
+        const t = setInterval(() => {
+          const st = db.status();
+          if (st.status === 'down') reject(new Error(`projector down: ${st.error ?? '?'}`));
+        }, 20);
+        cleanups.push(async () => clearInterval(t));
+      }),
+    ]);
     expect(db.status()).toMatchObject({ status: 'up', lag: 0, malformed: 0 });
     // maintenance (partitions ahead, retention) ran without a warning; pruning is the owner's
     expect(logs.filter((l) => l.level !== 'info')).toEqual([]);
