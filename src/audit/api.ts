@@ -17,7 +17,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { Journal } from '../engine/journal.js';
 import { HttpError, requireRole, type ApiContext } from '../api/http.js';
-import { actorIdOf, orderIdsOf, parseRangeBound, recordView, seqNear, type AuditRecordView } from './records.js';
+import { actorIdOf, checkRangeOrder, orderIdsOf, parseRangeBound, recordView, seqNear, type AuditRecordView, type RangeBound } from './records.js';
 import { formatNanos } from '../core/time.js';
 import { recordLeafHash } from './merkle.js';
 
@@ -93,18 +93,19 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: ApiContext): void
     const durable = node.journal.durableSeq;
     const query: AuditQuery = { fromSeq: 1, toSeq: durable, limit };
     try {
-      if (q.from !== undefined) {
-        const b = parseRangeBound(q.from, 'from');
-        if ('seq' in b) query.fromSeq = b.seq;
+      const from: RangeBound | undefined = q.from === undefined ? undefined : parseRangeBound(q.from, 'from');
+      const to: RangeBound | undefined = q.to === undefined ? undefined : parseRangeBound(q.to, 'to');
+      if (from !== undefined && to !== undefined) checkRangeOrder(from, to, 'to');
+      if (from !== undefined) {
+        if ('seq' in from) query.fromSeq = from.seq;
         else {
-          query.fromTs = b.ts;
-          query.fromSeq = seqNear(journalDir(), b.ts);
+          query.fromTs = from.ts;
+          query.fromSeq = seqNear(journalDir(), from.ts);
         }
       }
-      if (q.to !== undefined) {
-        const b = parseRangeBound(q.to, 'to');
-        if ('seq' in b) query.toSeq = Math.min(durable, b.seq);
-        else query.toTs = b.ts;
+      if (to !== undefined) {
+        if ('seq' in to) query.toSeq = Math.min(durable, to.seq);
+        else query.toTs = to.ts;
       }
     } catch (e) {
       const field = (e as Error).message.startsWith('to') ? 'to' : 'from';

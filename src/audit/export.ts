@@ -9,7 +9,7 @@
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import { Journal } from '../engine/journal.js';
-import { parseRangeBound, recordView, seqNear, type AuditRecordView, type RangeBound } from './records.js';
+import { checkRangeOrder, parseRangeBound, recordView, seqNear, type AuditRecordView, type RangeBound } from './records.js';
 
 export type ExportFormat = 'jsonl' | 'csv';
 
@@ -64,6 +64,7 @@ export async function exportRecords(o: ExportOptions): Promise<ExportResult> {
   const journalDir = path.join(o.dataDir, 'journal');
   const from: RangeBound = o.from === undefined ? { seq: 1 } : parseRangeBound(o.from, '--from');
   const to: RangeBound | undefined = o.to === undefined ? undefined : parseRangeBound(o.to, '--to');
+  if (to !== undefined) checkRangeOrder(from, to, '--to');
   const startSeq = 'seq' in from ? from.seq : seqNear(journalDir, from.ts);
   const toSeq = to !== undefined && 'seq' in to ? to.seq : undefined;
   const fromTs = 'ts' in from ? from.ts : undefined;

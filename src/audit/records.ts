@@ -188,6 +188,16 @@ export function seqNear(journalDir: string, ts: bigint): number {
 /** "123" is a seq; an ISO-8601 date-time or "<digits>ns" is a point in time. */
 export type RangeBound = { seq: number } | { ts: bigint };
 
+/**
+ * A range whose end comes before its start (both seqs, or both times): a mistake to name, not an
+ * empty answer to give. Seq against time cannot be compared without reading the journal; such a
+ * range is left to select what it selects. RangeError naming `toWhat`.
+ */
+export function checkRangeOrder(from: RangeBound, to: RangeBound, toWhat: string): void {
+  if ('seq' in from && 'seq' in to && to.seq < from.seq) throw new RangeError(`${toWhat}: seq ${to.seq} is before the start of the range (seq ${from.seq})`);
+  if ('ts' in from && 'ts' in to && to.ts < from.ts) throw new RangeError(`${toWhat}: ${formatNanos(to.ts)} is before the start of the range (${formatNanos(from.ts)})`);
+}
+
 export function parseRangeBound(s: string, what: string): RangeBound {
   const t = s.trim();
   if (/^\d{1,16}$/.test(t)) {

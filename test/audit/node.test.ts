@@ -74,6 +74,8 @@ beforeAll(async () => {
     await get('page2', `/audit?limit=5&cursor=${cursor}`, 'dev-compliance');
     await get('badLimit', '/audit?limit=0', 'dev-compliance');
     await get('badFrom', '/audit?from=yesterday', 'dev-compliance');
+    await get('invertedSeqs', '/audit?from=50&to=10', 'dev-compliance');
+    await get('invertedTimes', '/audit?from=2026-11-28T10:00:00Z&to=2026-11-28T09:00:00Z', 'dev-compliance');
     const now = new Date().toISOString();
     await get('future', `/audit?from=${encodeURIComponent(now.slice(0, 4) + '-12-31T23:59:59Z')}`, 'dev-compliance');
     await get('checkpoints', '/audit/checkpoints', 'dev-compliance');
@@ -153,6 +155,10 @@ describe('a node that traded, then stopped', () => {
     expect(p2.records[0]!.prevHash).toBe(p1.records[4]!.hash);
     expect(api.badLimit!.status).toBe(400);
     expect(api.badFrom!.status).toBe(400);
+    // a range that ends before it starts is a mistake named, not an empty page
+    expect(api.invertedSeqs).toEqual({ status: 400, body: { error: 'bad_request', field: 'to', message: 'to: seq 10 is before the start of the range (seq 50)' } });
+    expect(api.invertedTimes!.status).toBe(400);
+    expect(api.invertedTimes!.body).toMatchObject({ field: 'to', message: expect.stringMatching(/^to: 2026-11-28T09:00:00\.000000000Z is before the start of the range \(2026-11-28T10:00:00\.000000000Z\)$/) });
     expect((api.future!.body as { records: unknown[] }).records).toEqual([]);
   });
 
@@ -171,6 +177,7 @@ describe('a node that traded, then stopped', () => {
     expect(checkInclusionDoc(doc, parsePublicKey(publicPem, 'node key'))).toBeUndefined();
     const csv = await cli(['audit', 'export', '-d', t.dir, '--from', '1', '--to', '50', '--format', 'csv']);
     expect(csv.out.trimEnd().split('\r\n').length).toBe(51);
+    await expect(cli(['audit', 'export', '-d', t.dir, '--from', '50', '--to', '1'])).rejects.toThrow(/--to: seq 1 is before the start of the range \(seq 50\)/);
     const pk = await cli(['audit', 'pubkey', '-d', t.dir]);
     expect(pk.out).toBe(publicPem);
   });
