@@ -16,7 +16,7 @@
  * decimal strings, which the database stores as NUMERIC(38,8).
  */
 import { divRound, formatDecimal, mul, parseDecimal, tryParseDecimal } from '../core/fixed.js';
-import type { JournalEntry } from '../engine/journal.js';
+import { parsePayloadText, type JournalEntry, type JournalTailTextEntry } from '../engine/journal.js';
 import { isOpen } from '../oms/order-state.js';
 import { BinaryCopyBuffer } from './copy-binary.js';
 import type { FillWire, OrderChangeWire, OrderMassCancelWire, OrderWire } from '../oms/order.js';
@@ -635,6 +635,43 @@ export class ProjectionState {
 
 type Payload = Record<string, unknown> & { type: string };
 
+/**
+ * The inputs project() turns into rows besides their audit_log row; every other input (commands,
+ * execution reports, timers, ...) is copied into audit_log and nothing else.
+ */
+export const PROJECTED_INPUT_TYPES: ReadonlySet<string> = new Set(['md.quote', 'md.trade', 'system.start', 'system.note']);
+
+const TYPE_PREFIX = '{"type":"';
+const ACTOR_ID_NEXT = '","actor":{"id":"';
+
+/**
+ * For an input projected into audit_log only: its type and actor id (actorIdOf) read from the
+ * JSON text without parsing it; undefined when the input is projected (PROJECTED_INPUT_TYPES) or
+ * the text is not in the shape this reads exactly, and must be parsed.
+ *
+ * Exact on what it accepts, because the journal's payload text is JSON.stringify's: no
+ * whitespace, no duplicate keys, and a '"' inside a string always escaped. So a text starting
+ * {"type":"T" with no backslash in T has type T; a text without the characters "actor": anywhere
+ * has no key named actor at any depth (actor id null); and one continuing ","actor":{"id":"A"
+ * with no backslash in A has actor id A (the only top-level actor key, whose only id key that
+ * is). Anything else (escapes, another key order) goes to JSON.parse.
+ */
+export function auditOnlyInput(text: string): { type: string; actorId: string | null } | undefined {
+  if (!text.startsWith(TYPE_PREFIX)) return undefined;
+  const typeEnd = text.indexOf('"', TYPE_PREFIX.length);
+  if (typeEnd < 0) return undefined;
+  const type = text.slice(TYPE_PREFIX.length, typeEnd);
+  if (type.includes('\\') || PROJECTED_INPUT_TYPES.has(type)) return undefined;
+  if (!text.includes('"actor":')) return { type, actorId: null };
+  if (!text.startsWith(ACTOR_ID_NEXT, typeEnd)) return undefined;
+  const idStart = typeEnd + ACTOR_ID_NEXT.length;
+  const idEnd = text.indexOf('"', idStart);
+  if (idEnd < 0) return undefined;
+  const actorId = text.slice(idStart, idEnd);
+  if (actorId.includes('\\')) return undefined;
+  return { type, actorId };
+}
+
 function actorIdOf(p: Payload): string | null {
   const a = p.actor;
   if (typeof a === 'object' && a !== null && typeof (a as { id?: unknown }).id === 'string') return (a as { id: string }).id;
@@ -819,24 +856,43 @@ export class BatchBuilder {
    * as it is, instead of serializing the parsed payload again.
    */
   add(e: JournalEntry & { payloadText?: string }): void {
-    const b = this.batch;
-    const expected = b.toSeq + 1;
-    if (e.seq !== expected) throw new Error(`projection expected seq ${expected}, got ${e.seq}`);
     const p = e.payload as Payload;
     const tsNs = e.ts;
-    const ts = this.iso(tsNs);
-    const tsNsStr = tsNs.toString();
-    const hash = e.hash;
-    b.audit.add(e.seq, tsNs, e.kind, p.type, actorIdOf(p), e.payloadText !== undefined ? mirrorJsonText(e.payloadText) : jsonText(p), this.prevHash, hash);
-    this.prevHash = hash;
-    b.toSeq = e.seq;
-    // every record has an audit_log row, in the monthly partition of its time
-    this.seeTs(tsNs);
+    this.addAudit(e.seq, tsNs, e.kind, p.type, actorIdOf(p), e.payloadText ?? JSON.stringify(p), e.hash);
     try {
-      this.project(e, p, tsNs, ts, tsNsStr);
+      this.project(e, p, tsNs, this.iso(tsNs), tsNs.toString());
     } catch (err) {
-      b.malformed.push({ seq: e.seq, type: p.type, error: (err as Error).message });
+      this.batch.malformed.push({ seq: e.seq, type: p.type, error: (err as Error).message });
     }
+  }
+
+  /**
+   * A record whose payload is still text (JournalTail.readText). An input the projection only
+   * copies into audit_log (commands, execution reports, timers: auditOnlyInput) is not parsed at
+   * all; every other record is parsed as JournalTail.read parses it, and added as by add().
+   */
+  addText(e: JournalTailTextEntry): void {
+    if (e.kind === 'input') {
+      const a = auditOnlyInput(e.payloadText);
+      if (a !== undefined) {
+        this.addAudit(e.seq, e.ts, e.kind, a.type, a.actorId, e.payloadText, e.hash);
+        return;
+      }
+    }
+    const payload = parsePayloadText(e.payloadText);
+    if (payload === undefined) throw new Error(`journal record ${e.seq}: payload is not a JSON object with a string "type"`);
+    this.add({ seq: e.seq, ts: e.ts, kind: e.kind, payload, hash: e.hash, payloadText: e.payloadText });
+  }
+
+  /** The record's audit_log row (every record has one, in the monthly partition of its time). */
+  private addAudit(seq: number, tsNs: bigint, kind: 'input' | 'event', type: string, actorId: string | null, payloadText: string, hash: Buffer): void {
+    const b = this.batch;
+    const expected = b.toSeq + 1;
+    if (seq !== expected) throw new Error(`projection expected seq ${expected}, got ${seq}`);
+    b.audit.add(seq, tsNs, kind, type, actorId, mirrorJsonText(payloadText), this.prevHash, hash);
+    this.prevHash = hash;
+    b.toSeq = seq;
+    this.seeTs(tsNs);
   }
 
   finish(): ProjectionBatch {

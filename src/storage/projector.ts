@@ -204,7 +204,7 @@ export class Projector {
     const dbHash = r.rows[0]?.hash;
     let journalHash: string | undefined;
     // reading it leaves the tail at lastSeq + 1, where the first round starts
-    for (const e of tail.read(lastSeq)) journalHash = e.hash.toString('hex');
+    for (const e of tail.readText(lastSeq)) journalHash = e.hash.toString('hex');
     if (dbHash === undefined || dbHash !== journalHash) {
       throw new JournalMismatchError(
         `record ${lastSeq} in the database (hash ${dbHash?.slice(0, 16) ?? 'missing'}…) is not the journal's (hash ${journalHash?.slice(0, 16) ?? 'missing'}…): the database mirrors another journal`,
@@ -237,7 +237,8 @@ export class Projector {
     // After a failed or aborted round it has handed out records that were not committed: start
     // again from the database's last_seq.
     const tail = this.tail !== undefined && this.tail.nextSeq === this.applied + 1 ? this.tail : this.tailFrom(this.applied + 1);
-    const records = tail.read(durable);
+    // payloads as text: the builder parses only the records it projects beyond audit_log
+    const records = tail.readText(durable);
     let builder = new BatchBuilder(this.state!, this.applied + 1, this.prevHash);
     // Pipelined: while the database works on one batch, the next is built. A failure of the batch
     // in flight surfaces at the next await, and the batch being built is then thrown away.
@@ -250,7 +251,7 @@ export class Projector {
     };
     let sinceYield = 0;
     for (let e = records.next(); !e.done; e = records.next()) {
-      builder.add(e.value);
+      builder.addText(e.value);
       if (builder.size >= batchSize) {
         const batch = builder.finish();
         await submit(batch);

@@ -287,6 +287,18 @@ describe('JournalTail', () => {
   });
 });
 
+describe('JournalTail.readText', () => {
+  it('gives the entries read gives, payload left as its text, across segments and rounds', async () => {
+    const dir = await writePlain(300, SEGMENT);
+    const all = [...Journal.read(dir, { verify: false })];
+    const tail = tailOf(dir);
+    const got = [...tail.readText(120), ...tail.readText()];
+    expect(got.map((e) => ('payload' in e ? 'parsed' : 'text'))).toEqual(all.map(() => 'text'));
+    expect(got.map((e) => ({ seq: e.seq, ts: e.ts, kind: e.kind, hash: e.hash, payload: JSON.parse(e.payloadText) as unknown }))).toEqual(all);
+    expect(got.map((e) => e.payloadText)).toEqual(all.map((e) => JSON.stringify(e.payload)));
+  });
+});
+
 describe('payloadText in the projection', () => {
   it('is stored as the audit payload with the NUL rule of jsonText', () => {
     const payloads: JournalPayload[] = [
