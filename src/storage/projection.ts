@@ -914,6 +914,8 @@ export class BatchBuilder {
     const b = this.batch;
     const seq = e.seq;
     const type = p.type;
+    // the one list of the inputs projected here, which addText relies on to skip the rest unparsed
+    if (e.kind === 'input' && !PROJECTED_INPUT_TYPES.has(type)) return;
     if (e.kind === 'event' && type === 'order.massCanceled') {
       // one venue mass cancel report: a change and an order_events row per order it ended
       if (!Array.isArray(p.orders)) throw new TypeError('order.massCanceled without orders');
