@@ -1,7 +1,7 @@
 /**
- * `bulwark db migrate`, `bulwark db status`, `bulwark db prune-audit` and `bulwark db grants`. Registered on the main
- * program by registerDbCommands; errors are thrown, and the main program prints them and exits 1
- * (a bad option value: commander's message naming the option, exit 2).
+ * `bulwark db migrate`, `bulwark db status`, `bulwark db prune-audit` and `bulwark db grants`.
+ * Registered on the main program by registerDbCommands; errors are thrown, and the main program
+ * prints them and exits 1 (a bad option value: commander's message naming the option, exit 2).
  */
 import * as fs from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -9,7 +9,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { Journal } from '../engine/journal.js';
 import { loadConfig } from '../ops/config.js';
 import { AUDIT_PRUNED_EVENT, auditRetentionState, pruneAuditLog } from './audit-prune.js';
-import { grantProblems, grantStatements, grantTarget, roleNameProblem } from './grants.js';
+import { grantProblems, grantStatements, grantTarget, roleNameProblem, withoutControlCharacters } from './grants.js';
 import { migrate, migrationStatus } from './migrate.js';
 import { databaseSettings, describeTarget, type DatabaseSettings } from './settings.js';
 import { openPglite, openPostgres, type SqlClient } from './sql-client.js';
@@ -196,7 +196,9 @@ export function registerDbCommands(program: Command, io: CliOutput = { out: (t) 
         if (problems.length > 0) throw new Error(`no grants: ${problems.join('; ')}`);
         const statements = grantStatements(opts.role, target.schema, mode);
         if (!apply) {
-          io.out(`-- bulwark db grants: ${mode} privileges for role ${opts.role} in schema ${target.schema} (schema version ${st.applied.at(-1)?.version ?? 0})\n`);
+          // (a schema name may hold a newline: it would end the comment and start a statement)
+          const schemaName = withoutControlCharacters(target.schema);
+          io.out(`-- bulwark db grants: ${mode} privileges for role ${opts.role} in schema ${schemaName} (schema version ${st.applied.at(-1)?.version ?? 0})\n`);
           io.out(`BEGIN;\n${statements.map((x) => `${x};\n`).join('')}COMMIT;\n`);
           return;
         }

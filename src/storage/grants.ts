@@ -61,10 +61,20 @@ export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+/** `s` with each control character (U+0000–U+001F, U+007F) replaced by '?'. */
+export function withoutControlCharacters(s: string): string {
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    out += c < 0x20 || c === 0x7f ? '?' : s[i];
+  }
+  return out;
+}
+
 /** A role name as PostgreSQL accepts one: 1 to 63 bytes, no NUL. Returns the problem, if any. */
 export function roleNameProblem(name: string): string | undefined {
   if (name.length === 0) return 'must not be empty';
-  if (name.includes('\u0000')) return 'must not contain a NUL character';
+  if (withoutControlCharacters(name) !== name) return 'must not contain control characters (NUL, newline, ...)';
   if (Buffer.byteLength(name, 'utf8') > 63) return 'must be at most 63 bytes (PostgreSQL truncates longer names)';
   if (/^pg_/i.test(name)) return 'must not start with pg_ (reserved for PostgreSQL)';
   if (name.toLowerCase() === 'public') return 'must not be PUBLIC (the privileges are for one role)';

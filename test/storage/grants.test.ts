@@ -81,6 +81,8 @@ describe('grant statements', () => {
     // identifiers are quoted, so a name is taken literally
     expect(grantStatements('we"ird', 'S', 'reader')[3]).toBe('GRANT USAGE ON SCHEMA "S" TO "we""ird"');
     expect(() => grantStatements('pg_monitor', 's', 'node')).toThrow(/role must not start with pg_/);
+    // a newline would end the printed script's comment line
+    expect(() => grantStatements('x\nDROP TABLE audit_log; --', 's', 'node')).toThrow(/control characters/);
   });
 });
 
