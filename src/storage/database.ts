@@ -56,8 +56,9 @@ export interface DatabaseStatus {
 export type DatabaseLog = (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
 
 /**
- * Journals a system.note for the database (the node: submitQuiet). The projector uses it for
- * `database.auditPruned`: audit_log prunes the journal has not been told of yet.
+ * Journals a system.note for the database (the node: submitQuiet): `database.auditPruned` (audit_log
+ * prunes the journal has not been told of yet, from the projector), `database.down` and
+ * `database.up` (the database's outages).
  */
 export type DatabaseNote = (event: string, detail: Record<string, unknown>) => void;
 
@@ -234,11 +235,7 @@ export class NodeDatabase {
         this.log(m.level, m.msg, m.data);
         return;
       case 'note':
-        try {
-          this.onNote?.(m.event, m.detail);
-        } catch (e) {
-          this.log('warn', 'the database could not journal a note', { event: m.event, error: e instanceof Error ? e.message : String(e) });
-        }
+        this.journalNote(m.event, m.detail);
         return;
       case 'result': {
         const p = this.pending.get(m.id);
@@ -252,10 +249,31 @@ export class NodeDatabase {
     }
   }
 
+  /**
+   * Also journals the database's outages, as the node journals a venue's connection going down
+   * and up: `database.down` when the projector first reports down (with the error) and
+   * `database.up` when it is up again (with how long it was down). A database that is still
+   * starting is neither.
+   */
   private setReport(r: ProjectorReport): void {
-    if (r.state === 'down' && this.downSince === undefined) this.downSince = Date.now();
-    if (r.state === 'up') this.downSince = undefined;
+    const since = this.downSince;
+    if (r.state === 'down' && since === undefined) {
+      this.downSince = Date.now();
+      this.journalNote('database.down', { driver: this.settings.driver, error: r.error ?? 'unknown', fatal: r.fatal === true, lastSeq: this.lastSeq });
+    }
+    if (r.state === 'up' && since !== undefined) {
+      this.downSince = undefined;
+      this.journalNote('database.up', { driver: this.settings.driver, downForMs: Date.now() - since, lastSeq: r.lastSeq });
+    }
     this.report = r;
+  }
+
+  private journalNote(event: string, detail: Record<string, unknown>): void {
+    try {
+      this.onNote?.(event, detail);
+    } catch (e) {
+      this.log('warn', 'the database could not journal a note', { event, error: e instanceof Error ? e.message : String(e) });
+    }
   }
 
   private failPending(reason: string): void {

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { UserDirectory } from '../../src/api/auth.js';
 import { buildApi } from '../../src/api/server.js';
+import { Journal } from '../../src/engine/journal.js';
 import { BulwarkNode } from '../../src/engine/node.js';
 import { loadConfig } from '../../src/ops/config.js';
 import { createTarget, describeDrivers, expectMirrors, journalTruth, type Target } from './helpers.js';
@@ -97,6 +98,22 @@ describeDrivers('database outage under trading', (kind) => {
     await node.stop();
     stopped = true;
     expect(node.database!.lastSeq).toBe(node.journal.lastSeq);
+
+    // the outage is in the audit trail: the database going down (with the error), then up again
+    const notes = [...Journal.read(path.join(t.dataDir, 'journal'))].filter(
+      (e) => e.kind === 'input' && e.payload.type === 'system.note' && String(e.payload.event).startsWith('database.') && e.payload.event !== 'database.auditPruned',
+    );
+    const events = notes.map((e) => e.payload.event);
+    expect(events[0]).toBe('database.down');
+    expect(events.at(-1)).toBe('database.up');
+    // strictly alternating: a note per change of state, none repeated
+    events.forEach((ev, i) => expect(ev).toBe(i % 2 === 0 ? 'database.down' : 'database.up'));
+    const first = notes[0]!.payload.detail as { driver: string; error: string; fatal: boolean; lastSeq: number };
+    expect(first).toMatchObject({ driver: kind, fatal: false });
+    expect(first.error.length).toBeGreaterThan(0);
+    expect(first.lastSeq).toBeGreaterThan(0);
+    expect(notes[0]!.seq).toBeGreaterThan(durableAtOutage - 1000);
+    expect((notes.at(-1)!.payload.detail as { downForMs: number }).downForMs).toBeGreaterThan(0);
 
     const truth = journalTruth(path.join(t.dataDir, 'journal'));
     expect(truth.orderIds.size).toBeGreaterThan(manual);
