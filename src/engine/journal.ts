@@ -1590,17 +1590,12 @@ export class JournalTail {
       const payloadText = buf.toString('utf8', b + B_PAYLOAD, next);
       const ts = buf.readBigInt64LE(b + B_TS);
       const kind: JournalKind = kindCode === KIND_INPUT ? 'input' : 'event';
-      if (parse) {
-        const payload = parsePayloadText(payloadText);
-        if (payload === undefined) this.corrupt(off, 'payload is not a JSON object with a string "type"');
-        this.seq++;
-        this.pos = nextPos;
-        yield { seq, ts, kind, payload, hash, payloadText };
-      } else {
-        this.seq++;
-        this.pos = nextPos;
-        yield { seq, ts, kind, hash, payloadText };
-      }
+      const payload = parse ? parsePayloadText(payloadText) : undefined;
+      if (parse && payload === undefined) this.corrupt(off, 'payload is not a JSON object with a string "type"');
+      this.seq++;
+      this.pos = nextPos;
+      // readText's entries have no payload key at all
+      yield parse ? { seq, ts, kind, payload, hash, payloadText } : { seq, ts, kind, hash, payloadText };
       if (generation !== this.generation) throw new Error('JournalTail: this read was superseded by a later read() or close()');
     }
   }

@@ -10,7 +10,7 @@ import { Journal } from '../engine/journal.js';
 import { loadConfig } from '../ops/config.js';
 import { AUDIT_PRUNED_EVENT, auditRetentionState, pruneAuditLog } from './audit-prune.js';
 import { grantProblems, grantStatements, grantTarget, roleNameProblem, withoutControlCharacters } from './grants.js';
-import { migrate, migrationStatus } from './migrate.js';
+import { migrate, migrationStatus, type MigrationStatus } from './migrate.js';
 import { databaseSettings, describeTarget, type DatabaseSettings } from './settings.js';
 import { openPglite, openPostgres, type SqlClient } from './sql-client.js';
 
@@ -38,6 +38,11 @@ export function parseRole(v: string): string {
   const problem = roleNameProblem(v);
   if (problem !== undefined) throw new InvalidArgumentError(problem);
   return v;
+}
+
+/** The schema is this build's (no checksum or version problem), or the command stops here. */
+function requireSchemaMatches(st: MigrationStatus): void {
+  if (st.problems.length > 0) throw new Error(`database schema does not match this build (see bulwark db status): ${st.problems.join('; ')}`);
 }
 
 function settingsOf(opts: DbCommandOptions): { settings: DatabaseSettings; dataDir: string } {
@@ -137,7 +142,7 @@ export function registerDbCommands(program: Command, io: CliOutput = { out: (t) 
       const client = await open(settings);
       try {
         const st = await migrationStatus(client);
-        if (st.problems.length > 0) throw new Error(`database schema does not match this build (see bulwark db status): ${st.problems.join('; ')}`);
+        requireSchemaMatches(st);
         if (!st.applied.some((a) => a.version === AUDIT_PRUNE_VERSION)) {
           throw new Error(
             `the database schema is at version ${st.applied.at(-1)?.version ?? 0}: audit_log is partitioned from version ${AUDIT_PRUNE_VERSION} on; run bulwark db migrate (or start the node) first`,
@@ -189,7 +194,7 @@ export function registerDbCommands(program: Command, io: CliOutput = { out: (t) 
       const client = await open(settings);
       try {
         const st = await migrationStatus(client);
-        if (st.problems.length > 0) throw new Error(`database schema does not match this build (see bulwark db status): ${st.problems.join('; ')}`);
+        requireSchemaMatches(st);
         if (st.pending.length > 0) throw new Error(`migrations ${st.pending.map((m) => m.version).join(', ')} are pending: run bulwark db migrate as the schema owner first`);
         const target = await grantTarget(client, opts.role);
         const problems = grantProblems(target, opts.role, apply);

@@ -40,7 +40,7 @@ export function nsToIso(ns: bigint): string {
   return new Date(Number(ms)).toISOString().slice(0, 23) + String(micros).padStart(3, '0') + 'Z';
 }
 
-/** Above this, epoch microseconds are no longer exact as a double (BatchBuilder.iso). */
+/** Above this, epoch microseconds are no longer exact as a double (IsoFormatter). */
 const MAX_FAST_ISO_NS = BigInt(Number.MAX_SAFE_INTEGER) * 1000n;
 
 /**
@@ -845,11 +845,8 @@ export class BatchBuilder {
   }
 
   private readonly isoClock = new IsoFormatter();
-  private readonly isoFn = (ns: bigint): string => this.isoClock.format(ns);
-
-  private iso(ns: bigint): string {
-    return this.isoClock.format(ns);
-  }
+  /** isoClock.format as a function value (orderRow and orderChangeRow take it). */
+  private readonly iso = (ns: bigint): string => this.isoClock.format(ns);
 
   /**
    * `payloadText` (JournalTail's entries carry it) is the payload's JSON text as journaled: stored
@@ -964,10 +961,10 @@ export class BatchBuilder {
       if (typeof orderId !== 'string') throw new TypeError('order event without order.id or orderId');
       if (order !== undefined && type === 'order.updated' && !('createdTs' in order)) {
         // the change alone (journals written before it carry the whole order, handled below)
-        const c = orderChangeRow(order, seq, this.isoFn);
+        const c = orderChangeRow(order, seq, this.iso);
         applyOrderChange(b, c);
       } else if (order !== undefined) {
-        const row = orderRow(order as OrderWire, seq, this.isoFn);
+        const row = orderRow(order as OrderWire, seq, this.iso);
         const prev = b.orders.get(row.id);
         if (prev !== undefined) row.first_seq = prev.first_seq;
         b.orders.set(row.id, row);

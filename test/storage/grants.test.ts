@@ -30,22 +30,24 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
+/** A fresh target of `kind`, migrated, and a connection to it (both cleaned up after the test). */
+async function migrated(kind: Target['kind']): Promise<SqlClient> {
+  const t = await createTarget(kind);
+  cleanups.push(() => t.cleanup());
+  const db = await t.open();
+  cleanups.push(() => db.close());
+  await migrate(db);
+  return db;
+}
+
 describeDrivers('database roles: the privilege map and migration 7', (kind) => {
   it('decides the privileges of every table the migrations create, and no table they do not', async () => {
-    const t = await createTarget(kind);
-    cleanups.push(() => t.cleanup());
-    const db = await t.open();
-    cleanups.push(() => db.close());
-    await migrate(db);
+    const db = await migrated(kind);
     expect(await schemaTables(db)).toEqual(Object.keys(NODE_TABLE_PRIVILEGES).sort());
   });
 
   it('runs the partition functions as their owner, with EXECUTE revoked from PUBLIC', async () => {
-    const t = await createTarget(kind);
-    cleanups.push(() => t.cleanup());
-    const db = await t.open();
-    cleanups.push(() => db.close());
-    await migrate(db);
+    const db = await migrated(kind);
     for (const f of [...NODE_FUNCTIONS, ...OWNER_ONLY_FUNCTIONS]) {
       const r = await db.query<{ definer: boolean; config: string[] | null; public_execute: boolean }>(
         `SELECT p.prosecdef AS definer, p.proconfig AS config,
