@@ -95,7 +95,13 @@ export const AUDIT_COLUMNS = ['seq', 'ts_ns', 'ts', 'kind', 'type', 'actor_id', 
  * copied and promoted them, about 8 % of the projector's CPU per record: docs/database.md.)
  */
 export class AuditCopy {
-  private readonly out = new BinaryCopyBuffer(1 << 20);
+  /**
+   * What the next batch's buffer starts at: a little over the last batch's size, decaying toward
+   * smaller batches. Starting every batch at a fixed 1 MiB, a 5,000-record batch (about 2 MB) grew
+   * by doubling: 3 MB copied and 7 MB of fresh pages touched per batch, 5 % of the worker's CPU.
+   */
+  private static sizeHint = 1 << 16;
+  private readonly out = new BinaryCopyBuffer(AuditCopy.sizeHint);
   private rows = 0;
   private last: Buffer | undefined;
   private done: Buffer | undefined;
@@ -128,7 +134,11 @@ export class AuditCopy {
 
   /** The COPY data, trailer included (the same Buffer on every call; no row may be added after). */
   finish(): Buffer {
-    return (this.done ??= this.out.finish());
+    if (this.done === undefined) {
+      this.done = this.out.finish();
+      AuditCopy.sizeHint = Math.max(1 << 16, Math.ceil(this.done.length * 1.125), Math.floor(AuditCopy.sizeHint * 0.875));
+    }
+    return this.done;
   }
 }
 

@@ -252,25 +252,60 @@ export function withServerOptions(url: string, settings: Record<string, string>)
   return { connectionString: u.toString() };
 }
 
+/** What copyFromStdin uses of node-postgres's connection socket (a net.Socket or TLS socket). */
+interface CopySocket {
+  writable: boolean;
+  cork(): void;
+  uncork(): void;
+  write(chunk: Buffer): boolean;
+}
+
+/**
+ * The server reads one CopyData message into one allocation of at most 1 GB (PostgreSQL's
+ * PQ_LARGE_MESSAGE_LIMIT); a batch is a few megabytes, so this only guards a misconfiguration.
+ */
+const MAX_COPY_DATA_BYTES = 0x3fff_ff00;
+
+/** One CopyData message ('d', int32 length including itself, the data). */
+function sendCopyData(stream: CopySocket, data: Buffer): void {
+  // as node-postgres's own sends: a socket no longer writable fails the query through handleError
+  if (!stream.writable) return;
+  const header = Buffer.allocUnsafe(5);
+  header[0] = 0x64; // 'd'
+  header.writeInt32BE(data.length + 4, 1);
+  stream.cork();
+  stream.write(header);
+  stream.write(data);
+  stream.uncork();
+}
+
 /**
  * COPY FROM STDIN through node-postgres's "submittable" extension point (an object with submit()
  * given to client.query, the interface pg-copy-streams is built on): the rows go as one CopyData
  * message, then CopyDone; completion at ReadyForQuery, failure (server error or lost connection)
  * through handleError.
+ *
+ * The CopyData message is framed here and written to the connection's socket as its 5-byte header
+ * and the rows themselves, corked into one writev, as pg-copy-streams does: through
+ * sendCopyFromChunk, node-postgres would copy the whole batch into its own message buffer first,
+ * several megabytes per batch for nothing. (A text batch is still encoded into a Buffer first:
+ * handing the socket the string costs as much, as it flattens and encodes it the same way.)
  */
 function copyFromStdin(c: pg.ClientBase, sql: string, rows: string | Buffer): Promise<void> {
   interface CopyConnection {
     query(text: string): void;
-    sendCopyFromChunk(chunk: Buffer): void;
     endCopyFrom(): void;
+    stream: CopySocket;
   }
+  const data = typeof rows === 'string' ? Buffer.from(rows, 'utf8') : rows;
+  if (data.length > MAX_COPY_DATA_BYTES) return Promise.reject(new Error(`a COPY batch of ${data.length} bytes is over the server's message limit of ${MAX_COPY_DATA_BYTES}`));
   return new Promise((resolve, reject) => {
     const submittable = {
       submit(con: CopyConnection) {
         con.query(sql);
       },
       handleCopyInResponse(con: CopyConnection) {
-        if (rows.length > 0) con.sendCopyFromChunk(typeof rows === 'string' ? Buffer.from(rows, 'utf8') : rows);
+        if (data.length > 0) sendCopyData(con.stream, data);
         con.endCopyFrom();
       },
       handleCommandComplete() {},
