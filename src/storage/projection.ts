@@ -18,7 +18,8 @@
 import { divRound, formatDecimal, mul, parseDecimal, tryParseDecimal } from '../core/fixed.js';
 import { parsePayloadText, type JournalEntry, type JournalTailTextEntry } from '../engine/journal.js';
 import { isOpen } from '../oms/order-state.js';
-import { BinaryCopyBuffer } from './copy-binary.js';
+import { BinaryCopyBuffer, CopySizeHint } from './copy-binary.js';
+import { FILLS, MARKET_DATA, ORDER_EVENTS, POSITIONS, TextCopyRows } from './copy-text.js';
 import type { FillWire, OrderChangeWire, OrderMassCancelWire, OrderWire } from '../oms/order.js';
 import type { OrderStatus } from '../core/types.js';
 import type { PositionWire } from '../portfolio/portfolio.js';
@@ -95,13 +96,8 @@ export const AUDIT_COLUMNS = ['seq', 'ts_ns', 'ts', 'kind', 'type', 'actor_id', 
  * copied and promoted them, about 8 % of the projector's CPU per record: docs/database.md.)
  */
 export class AuditCopy {
-  /**
-   * What the next batch's buffer starts at: a little over the last batch's size, decaying toward
-   * smaller batches. Starting every batch at a fixed 1 MiB, a 5,000-record batch (about 2 MB) grew
-   * by doubling: 3 MB copied and 7 MB of fresh pages touched per batch, 5 % of the worker's CPU.
-   */
-  private static sizeHint = 1 << 16;
-  private readonly out = new BinaryCopyBuffer(AuditCopy.sizeHint);
+  private static readonly sizeHint = new CopySizeHint(1 << 16);
+  private readonly out = new BinaryCopyBuffer(AuditCopy.sizeHint.value);
   private rows = 0;
   private last: Buffer | undefined;
   private done: Buffer | undefined;
@@ -136,7 +132,7 @@ export class AuditCopy {
   finish(): Buffer {
     if (this.done === undefined) {
       this.done = this.out.finish();
-      AuditCopy.sizeHint = Math.max(1 << 16, Math.ceil(this.done.length * 1.125), Math.floor(AuditCopy.sizeHint * 0.875));
+      AuditCopy.sizeHint.observe(this.done.length);
     }
     return this.done;
   }
@@ -374,11 +370,12 @@ export interface ProjectionBatch {
   orders: Map<string, OrderRow>;
   /** Changes to orders created in an earlier batch (already merged when the row is in this one). */
   orderChanges: Map<string, OrderChangeRow>;
-  orderEvents: OrderEventRow[];
-  fills: FillRow[];
-  positions: PositionRow[];
+  /** The append-only tables' rows, in COPY text format as they are added (copy-text.ts). */
+  orderEvents: TextCopyRows<OrderEventRow>;
+  fills: TextCopyRows<FillRow>;
+  positions: TextCopyRows<PositionRow>;
   positionsCurrent: Map<string, PositionRow>;
-  marketData: MarketDataRow[];
+  marketData: TextCopyRows<MarketDataRow>;
   configVersions: ConfigVersionRow[];
   instruments: Map<string, InstrumentRow>;
   strategies: Map<string, StrategyRow>;
@@ -805,6 +802,14 @@ function midOf(bid: string | null, ask: string | null): bigint | undefined {
   return divRound(parseDecimal(bid) + parseDecimal(ask), 2n);
 }
 
+/** One per table: what its next batch's COPY buffer starts at (CopySizeHint). */
+const TEXT_COPY_HINTS = {
+  orderEvents: new CopySizeHint(1 << 14),
+  fills: new CopySizeHint(1 << 12),
+  positions: new CopySizeHint(1 << 12),
+  marketData: new CopySizeHint(1 << 12),
+};
+
 export function emptyBatch(fromSeq: number): ProjectionBatch {
   return {
     fromSeq,
@@ -815,11 +820,11 @@ export function emptyBatch(fromSeq: number): ProjectionBatch {
     audit: new AuditCopy(),
     orders: new Map(),
     orderChanges: new Map(),
-    orderEvents: [],
-    fills: [],
-    positions: [],
+    orderEvents: new TextCopyRows(ORDER_EVENTS, TEXT_COPY_HINTS.orderEvents),
+    fills: new TextCopyRows(FILLS, TEXT_COPY_HINTS.fills),
+    positions: new TextCopyRows(POSITIONS, TEXT_COPY_HINTS.positions),
     positionsCurrent: new Map(),
-    marketData: [],
+    marketData: new TextCopyRows(MARKET_DATA, TEXT_COPY_HINTS.marketData),
     configVersions: [],
     instruments: new Map(),
     strategies: new Map(),

@@ -45,7 +45,7 @@ function faultable(c: SqlClient): SqlClient {
   const guard = (s: SqlSession): SqlSession => ({
     query: (sql, params) => (outage ? Promise.reject(outageError()) : s.query(sql, params)),
     exec: (sql) => (outage ? Promise.reject(outageError()) : s.exec(sql)),
-    copyFrom: (table, columns, rows) => (outage ? Promise.reject(outageError()) : s.copyFrom(table, columns, rows)),
+    copyFrom: (table, columns, data, format) => (outage ? Promise.reject(outageError()) : s.copyFrom(table, columns, data, format)),
   });
   return {
     driver: c.driver,

@@ -23,11 +23,13 @@ export interface SqlSession {
   exec(sql: string): Promise<void>;
   /**
    * Bulk load: `COPY table (columns) FROM STDIN`, PostgreSQL's fastest ingest path, and PGlite's.
-   * A string is text format (tab-separated lines, \N for NULL; see copyField); a Buffer is binary
-   * format (see copy-binary.ts).
+   * `text` is COPY's text format (tab-separated lines, \N for NULL; see copyField and
+   * copy-text.ts), `binary` its binary format (see copy-binary.ts).
    */
-  copyFrom(table: string, columns: readonly string[], rows: string | Buffer): Promise<void>;
+  copyFrom(table: string, columns: readonly string[], data: Buffer, format: CopyFormat): Promise<void>;
 }
+
+export type CopyFormat = 'text' | 'binary';
 
 /** One field of a COPY text-format line: NULL as \N; backslash, tab, newline, CR escaped. */
 export function copyField(v: string | number | boolean | null | undefined): string {
@@ -37,9 +39,9 @@ export function copyField(v: string | number | boolean | null | undefined): stri
   return /[\\\t\n\r]/.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : v;
 }
 
-/** COPY's WITH clause: binary format for a Buffer, the default (text) for a string. */
-function copyOptions(rows: string | Buffer): string {
-  return typeof rows === 'string' ? '' : ' WITH (FORMAT binary)';
+/** COPY's WITH clause for the format (text is the default). */
+function copyOptions(format: CopyFormat): string {
+  return format === 'binary' ? ' WITH (FORMAT binary)' : '';
 }
 
 export interface SqlClient extends SqlSession {
@@ -120,9 +122,9 @@ function pgliteSession(db: Pick<PgliteLike, 'query' | 'exec'>): SqlSession {
     async exec(sql: string): Promise<void> {
       await db.exec(sql);
     },
-    async copyFrom(table: string, columns: readonly string[], rows: string | Buffer): Promise<void> {
+    async copyFrom(table: string, columns: readonly string[], data: Buffer, format: CopyFormat): Promise<void> {
       // PGlite reads COPY input from the blob passed with the query, under the name /dev/blob
-      await db.query(`COPY ${table} (${columns.join(', ')}) FROM '/dev/blob'${copyOptions(rows)}`, [], { blob: new Blob([rows]) });
+      await db.query(`COPY ${table} (${columns.join(', ')}) FROM '/dev/blob'${copyOptions(format)}`, [], { blob: new Blob([data]) });
     },
   };
 }
@@ -288,16 +290,14 @@ function sendCopyData(stream: CopySocket, data: Buffer): void {
  * The CopyData message is framed here and written to the connection's socket as its 5-byte header
  * and the rows themselves, corked into one writev, as pg-copy-streams does: through
  * sendCopyFromChunk, node-postgres would copy the whole batch into its own message buffer first,
- * several megabytes per batch for nothing. (A text batch is still encoded into a Buffer first:
- * handing the socket the string costs as much, as it flattens and encodes it the same way.)
+ * several megabytes per batch for nothing.
  */
-function copyFromStdin(c: pg.ClientBase, sql: string, rows: string | Buffer): Promise<void> {
+function copyFromStdin(c: pg.ClientBase, sql: string, data: Buffer): Promise<void> {
   interface CopyConnection {
     query(text: string): void;
     endCopyFrom(): void;
     stream: CopySocket;
   }
-  const data = typeof rows === 'string' ? Buffer.from(rows, 'utf8') : rows;
   if (data.length > MAX_COPY_DATA_BYTES) return Promise.reject(new Error(`a COPY batch of ${data.length} bytes is over the server's message limit of ${MAX_COPY_DATA_BYTES}`));
   return new Promise((resolve, reject) => {
     const submittable = {
@@ -331,9 +331,9 @@ function pgSession(c: pg.ClientBase | pg.Pool): SqlSession {
     async exec(sql: string): Promise<void> {
       await c.query(sql);
     },
-    async copyFrom(table: string, columns: readonly string[], rows: string | Buffer): Promise<void> {
+    async copyFrom(table: string, columns: readonly string[], data: Buffer, format: CopyFormat): Promise<void> {
       if (!(c instanceof pg.Client)) throw new Error('COPY needs a dedicated connection, not the pool');
-      await copyFromStdin(c, `COPY ${table} (${columns.join(', ')}) FROM STDIN${copyOptions(rows)}`, rows);
+      await copyFromStdin(c, `COPY ${table} (${columns.join(', ')}) FROM STDIN${copyOptions(format)}`, data);
     },
   };
 }
@@ -370,9 +370,9 @@ export async function openPostgres(url: string, applicationName: string): Promis
       guard();
       return session.exec(sql);
     },
-    async copyFrom(table, columns, rows) {
+    async copyFrom(table, columns, data, format) {
       guard();
-      return session.copyFrom(table, columns, rows);
+      return session.copyFrom(table, columns, data, format);
     },
     async transaction(fn) {
       guard();

@@ -23,35 +23,21 @@ import {
   type ArchiveMarkRow,
   type OrderChangeRow,
   type ConfigVersionRow,
-  type FillRow,
-  type MarketDataRow,
-  type OrderEventRow,
   type OrderRow,
-  type PositionRow,
   type ProjectionBatch,
 } from './projection.js';
-import { copyField as f, type SqlSession } from './sql-client.js';
+import { CopySizeHint } from './copy-binary.js';
+import { copyTextOf, type CopyTable, type TextCopyRows } from './copy-text.js';
+import { copyField as f, type CopyFormat, type SqlSession } from './sql-client.js';
 
 // ---------------------------------------------------------------------------------------------
 // COPY: columns and one text-format line per row
 // ---------------------------------------------------------------------------------------------
 
-interface CopyTable<R> {
-  table: string;
-  columns: readonly string[];
-  line(r: R): string;
-}
-
 /** A jsonb field of a text-format COPY line. */
 const json = (v: unknown): string => (v === null || v === undefined ? '\\N' : f(jsonText(v)));
 
 const AUDIT_TABLE = 'audit_log';
-const ORDER_EVENTS: CopyTable<OrderEventRow> = {
-  table: 'order_events',
-  columns: ['seq', 'ts_ns', 'ts', 'order_id', 'type', 'status', 'from_status', 'cause', 'filled_quantity', 'leaves_quantity', 'actor_id'],
-  line: (r) =>
-    `${r.seq}\t${r.ts_ns}\t${r.ts}\t${f(r.order_id)}\t${f(r.type)}\t${f(r.status)}\t${f(r.from_status)}\t${f(r.cause)}\t${f(r.filled_quantity)}\t${f(r.leaves_quantity)}\t${f(r.actor_id)}`,
-};
 
 const ORDER_COLUMNS = [
   'id', 'cl_ord_id', 'client_order_id', 'account', 'strategy_id', 'trader_id', 'symbol', 'venue', 'side', 'order_type', 'time_in_force',
@@ -86,29 +72,8 @@ const ORDER_CHANGES_STAGE: CopyTable<OrderChangeRow> = {
     ].join('\t'),
 };
 
-const FILLS: CopyTable<FillRow> = {
-  table: 'fills',
-  columns: ['ts', 'id', 'seq', 'ts_ns', 'order_id', 'exec_id', 'account', 'strategy_id', 'symbol', 'venue', 'side', 'quantity', 'price', 'notional', 'fee', 'liquidity', 'venue_ts_ns'],
-  line: (r) =>
-    `${r.ts}\t${f(r.id)}\t${r.seq}\t${r.ts_ns}\t${f(r.order_id)}\t${f(r.exec_id)}\t${f(r.account)}\t${f(r.strategy_id)}\t${f(r.symbol)}\t${f(r.venue)}\t${f(r.side)}\t` +
-    `${r.quantity}\t${r.price}\t${r.notional}\t${r.fee}\t${f(r.liquidity)}\t${r.venue_ts_ns}`,
-};
 
-const POSITIONS: CopyTable<PositionRow> = {
-  table: 'positions',
-  columns: ['ts', 'seq', 'ts_ns', 'account', 'strategy_id', 'symbol', 'quantity', 'average_price', 'cost_basis', 'realized_pnl', 'unrealized_pnl', 'mark_price', 'fees', 'bought_quantity', 'sold_quantity'],
-  line: (r) =>
-    `${r.ts}\t${r.seq}\t${r.ts_ns}\t${f(r.account)}\t${f(r.strategy_id)}\t${f(r.symbol)}\t${r.quantity}\t${f(r.average_price)}\t${r.cost_basis}\t${r.realized_pnl}\t` +
-    `${f(r.unrealized_pnl)}\t${f(r.mark_price)}\t${r.fees}\t${r.bought_quantity}\t${r.sold_quantity}`,
-};
 
-const MARKET_DATA: CopyTable<MarketDataRow> = {
-  table: 'market_data',
-  columns: ['ts', 'seq', 'ts_ns', 'kind', 'venue', 'symbol', 'feed_seq', 'bid', 'bid_size', 'ask', 'ask_size', 'price', 'quantity', 'aggressor', 'trade_id', 'venue_ts_ns'],
-  line: (r) =>
-    `${r.ts}\t${r.seq}\t${r.ts_ns}\t${r.kind}\t${f(r.venue)}\t${f(r.symbol)}\t${f(r.feed_seq)}\t${f(r.bid)}\t${f(r.bid_size)}\t${f(r.ask)}\t${f(r.ask_size)}\t` +
-    `${f(r.price)}\t${f(r.quantity)}\t${f(r.aggressor)}\t${f(r.trade_id)}\t${r.venue_ts_ns}`,
-};
 
 const CONFIG_VERSIONS: CopyTable<ConfigVersionRow> = {
   table: 'config_versions',
@@ -116,11 +81,12 @@ const CONFIG_VERSIONS: CopyTable<ConfigVersionRow> = {
   line: (r) => `${r.seq}\t${r.ts_ns}\t${r.ts}\t${r.kind}\t${f(r.actor_id)}\t${f(r.reason)}\t${json(r.config)}\t${json(r.previous)}`,
 };
 
-function copyText<R>(t: CopyTable<R>, rows: Iterable<R>): string {
-  let out = '';
-  for (const r of rows) out += t.line(r) + '\n';
-  return out;
-}
+/** One per table: what its next batch's COPY buffer starts at. */
+const COPY_HINTS = {
+  configVersions: new CopySizeHint(1 << 10),
+  orders: new CopySizeHint(1 << 14),
+  orderChanges: new CopySizeHint(1 << 14),
+};
 
 // ---------------------------------------------------------------------------------------------
 // Upserts
@@ -326,21 +292,25 @@ export class BatchWriter {
    */
   encode(b: ProjectionBatch): EncodedBatch {
     const copies: EncodedBatch['copies'] = [];
-    const add = <R>(t: CopyTable<R>, values: readonly R[] | ReadonlyMap<string, R>): void => {
+    const add = <R>(t: CopyTable<R>, values: readonly R[] | ReadonlyMap<string, R>, hint: CopySizeHint): void => {
       const list = values instanceof Map ? [...values.values()] : (values as readonly R[]);
-      if (list.length > 0) copies.push({ table: t.table, columns: t.columns, text: copyText(t, list), rows: list.length });
+      if (list.length > 0) copies.push({ table: t.table, columns: t.columns, data: copyTextOf(t, list, hint), format: 'text', rows: list.length });
+    };
+    // the append-only tables were encoded as the batch was built (TextCopyRows)
+    const encoded = <R>(rows: TextCopyRows<R>): void => {
+      if (rows.length > 0) copies.push({ table: rows.table.table, columns: rows.table.columns, data: rows.finish(), format: 'text', rows: rows.length });
     };
     const json = (values: ReadonlyMap<string, unknown>): string | undefined => (values.size === 0 ? undefined : JSON.stringify([...values.values()]));
     // audit_log in COPY's binary format, encoded as the batch was built (AuditCopy): most of the
     // bytes are the payload, which the server then only checks as json (migration 3)
-    if (b.audit.length > 0) copies.push({ table: AUDIT_TABLE, columns: AUDIT_COLUMNS, text: b.audit.finish(), rows: b.audit.length });
-    add(CONFIG_VERSIONS, b.configVersions);
-    add(ORDERS_STAGE, b.orders);
-    add(ORDER_CHANGES_STAGE, b.orderChanges);
-    add(ORDER_EVENTS, b.orderEvents);
-    add(FILLS, b.fills);
-    add(POSITIONS, b.positions);
-    add(MARKET_DATA, b.marketData);
+    if (b.audit.length > 0) copies.push({ table: AUDIT_TABLE, columns: AUDIT_COLUMNS, data: b.audit.finish(), format: 'binary', rows: b.audit.length });
+    add(CONFIG_VERSIONS, b.configVersions, COPY_HINTS.configVersions);
+    add(ORDERS_STAGE, b.orders, COPY_HINTS.orders);
+    add(ORDER_CHANGES_STAGE, b.orderChanges, COPY_HINTS.orderChanges);
+    encoded(b.orderEvents);
+    encoded(b.fills);
+    encoded(b.positions);
+    encoded(b.marketData);
     return {
       fromSeq: b.fromSeq,
       toSeq: b.toSeq,
@@ -363,7 +333,7 @@ export class BatchWriter {
     if (e.minTs !== null && e.maxTs !== null) await this.ensurePartitions(tx, e.minTs, e.maxTs);
     // Plain inserts for everything keyed by seq: a record applied twice fails, it is never skipped.
     for (const c of e.copies) {
-      await tx.copyFrom(c.table, c.columns, c.text);
+      await tx.copyFrom(c.table, c.columns, c.data, c.format);
       if (c.table === ORDERS_STAGE.table) await tx.query(SQL.upsertOrders);
       else if (c.table === ORDER_CHANGES_STAGE.table) await tx.query(SQL.applyOrderChanges);
     }
@@ -383,8 +353,7 @@ export interface EncodedBatch {
   toSeq: number;
   minTs: string | null;
   maxTs: string | null;
-  /** text: COPY text format (a string) or binary format (a Buffer) */
-  copies: { table: string; columns: readonly string[]; text: string | Buffer; rows: number }[];
+  copies: { table: string; columns: readonly string[]; data: Buffer; format: CopyFormat; rows: number }[];
   instruments: string | undefined;
   strategies: string | undefined;
   positionsCurrent: string | undefined;

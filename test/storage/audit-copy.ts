@@ -1,8 +1,11 @@
 /**
- * Reads a batch's audit_log COPY data (AuditCopy, PostgreSQL's binary COPY format) back into rows,
- * for tests that look at what a batch would write. An independent reader of the format: it checks
- * the signature, the field counts and the trailer instead of trusting the writer.
+ * Reads a batch's COPY data back into rows, for tests that look at what a batch would write:
+ * audit_log's (AuditCopy, PostgreSQL's binary COPY format) and the append-only tables' (TextCopyRows,
+ * the text format). Independent readers of the formats: the binary one checks the signature, the
+ * field counts and the trailer, the text one the field count of every line and each escape,
+ * instead of trusting the writer.
  */
+import type { TextCopyRows } from '../../src/storage/copy-text.js';
 import type { ProjectionBatch } from '../../src/storage/projection.js';
 
 export interface DecodedAuditRow {
@@ -64,5 +67,31 @@ export function auditRowsOf(batch: ProjectionBatch): DecodedAuditRow[] {
       prev_hash: Buffer.from(f[7]!),
       hash: Buffer.from(f[8]!),
     };
+  });
+}
+
+/** One field of a text-format line: \N is NULL; \\, \t, \n, \r are the escapes the writer uses. */
+function unescapeTextField(field: string): string | null {
+  if (field === '\\N') return null;
+  return field.replace(/\\(.)/g, (_, c: string) => {
+    if (c === '\\') return '\\';
+    if (c === 't') return '\t';
+    if (c === 'n') return '\n';
+    if (c === 'r') return '\r';
+    throw new Error(`unexpected escape \\${c} in ${JSON.stringify(field)}`);
+  });
+}
+
+/** A batch's rows of one append-only table, by column name, every value as the text the server parses. */
+export function textRowsOf(rows: TextCopyRows<unknown>): Record<string, string | null>[] {
+  const data = rows.finish().toString('utf8');
+  if (data.length > 0 && !data.endsWith('\n')) throw new Error('text COPY data not ending in a newline');
+  const lines = data.length === 0 ? [] : data.slice(0, -1).split('\n');
+  if (lines.length !== rows.length) throw new Error(`${lines.length} lines for ${rows.length} rows`);
+  const columns = rows.table.columns;
+  return lines.map((line) => {
+    const fields = line.split('\t');
+    if (fields.length !== columns.length) throw new Error(`${fields.length} fields for ${columns.length} columns: ${JSON.stringify(line)}`);
+    return Object.fromEntries(columns.map((c, i) => [c, unescapeTextField(fields[i]!)]));
   });
 }

@@ -80,9 +80,11 @@ describe('auditOnlyInput', () => {
 });
 
 /** A batch's content: the audit_log COPY bytes and every other field. */
-function contentOf(b: ProjectionBatch): { audit: Buffer; rest: Omit<ProjectionBatch, 'audit'> } {
-  const { audit, ...rest } = b;
-  return { audit: audit.finish(), rest };
+/** A batch's COPY data as bytes (audit_log's and the append-only tables'), and everything else as is. */
+function contentOf(b: ProjectionBatch): { audit: Buffer; text: Record<string, Buffer>; rest: Omit<ProjectionBatch, 'audit' | 'orderEvents' | 'fills' | 'positions' | 'marketData'> } {
+  const { audit, orderEvents, fills, positions, marketData, ...rest } = b;
+  const text = Object.fromEntries([orderEvents, fills, positions, marketData].map((r) => [r.table.table, r.finish()]));
+  return { audit: audit.finish(), text, rest };
 }
 
 describe('BatchBuilder.addText', () => {
@@ -138,6 +140,7 @@ describe('BatchBuilder.addText', () => {
     expect(parsed.reduce((n, b) => n + b.rest.toSeq - b.rest.fromSeq + 1, 0)).toBe(seq);
     for (let i = 0; i < parsed.length; i++) {
       expect(viaText[i]!.audit.equals(parsed[i]!.audit), `audit_log COPY of batch ${i}`).toBe(true);
+      for (const [table, data] of Object.entries(parsed[i]!.text)) expect(viaText[i]!.text[table]!.equals(data), `${table} COPY of batch ${i}`).toBe(true);
       expect(viaText[i]!.rest).toEqual(parsed[i]!.rest);
     }
   });

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { JournalEntry, JournalKind, JournalPayload } from '../../src/engine/journal.js';
 import { BatchBuilder, batchRowCount, bucketStart, IsoFormatter, nsToIso, ProjectionState, ZERO_HASH_HEX } from '../../src/storage/projection.js';
-import { auditRowsOf } from './audit-copy.js';
+import { auditRowsOf, textRowsOf } from './audit-copy.js';
 
 const H = 3_600_000_000_000n;
 /** 2026-01-01T00:00:00Z */
@@ -108,10 +108,10 @@ describe('batch builder', () => {
     expect(audit[2]!.actor_id).toBe('u1');
     const o = batch.orders.get('O1')!;
     expect(o).toMatchObject({ status: 'Canceled', is_open: false, first_seq: 5, last_seq: 6, price: '100.5' });
-    expect(batch.orderEvents.map((e) => [e.seq, e.order_id, e.status])).toEqual([
-      [5, 'O1', 'PendingNew'],
-      [6, 'O1', 'Canceled'],
-      [7, 'O1', null],
+    expect(textRowsOf(batch.orderEvents).map((e) => [e.seq, e.order_id, e.status])).toEqual([
+      ['5', 'O1', 'PendingNew'],
+      ['6', 'O1', 'Canceled'],
+      ['7', 'O1', null],
     ]);
   });
 
@@ -138,12 +138,12 @@ describe('batch builder', () => {
     // O0 came earlier: one change row (an UPDATE), merged the same way
     expect(batch.orderChanges.get('O0')).toMatchObject({ status: 'Canceled', is_open: false, venue_order_id: 'V0', reject_reason: 'X', last_seq: 5 });
     expect(batch.orders.has('O0')).toBe(false);
-    expect(batch.orderEvents.map((e) => [e.seq, e.order_id, e.status, e.leaves_quantity])).toEqual([
-      [1, 'O1', 'PendingNew', '10'],
-      [2, 'O1', 'PartiallyFilled', '6'],
-      [3, 'O1', 'Canceled', '0'],
-      [4, 'O0', 'PendingCancel', '6'],
-      [5, 'O0', 'Canceled', '0'],
+    expect(textRowsOf(batch.orderEvents).map((e) => [e.seq, e.order_id, e.status, e.leaves_quantity])).toEqual([
+      ['1', 'O1', 'PendingNew', '10'],
+      ['2', 'O1', 'PartiallyFilled', '6'],
+      ['3', 'O1', 'Canceled', '0'],
+      ['4', 'O0', 'PendingCancel', '6'],
+      ['5', 'O0', 'Canceled', '0'],
     ]);
   });
 
@@ -170,10 +170,10 @@ describe('batch builder', () => {
     expect(batch.orderChanges.get('O1')).toMatchObject({
       status: 'Canceled', is_open: false, leaves_quantity: '0', filled_quantity: null, average_price: null, fees: null, uncertain: null, venue_order_id: 'V1', last_seq: 2,
     });
-    expect(batch.orderEvents.map((e) => [e.seq, e.order_id, e.type, e.from_status, e.status, e.cause, e.filled_quantity, e.leaves_quantity])).toEqual([
-      [1, 'O2', 'order.created', null, 'New', null, '3', '10'],
-      [2, 'O1', 'order.massCanceled', 'PartiallyFilled', 'Canceled', 'venue mass cancel K1-1', null, '0'],
-      [2, 'O2', 'order.massCanceled', 'New', 'Canceled', 'venue mass cancel K1-1', null, '0'],
+    expect(textRowsOf(batch.orderEvents).map((e) => [e.seq, e.order_id, e.type, e.from_status, e.status, e.cause, e.filled_quantity, e.leaves_quantity])).toEqual([
+      ['1', 'O2', 'order.created', null, 'New', null, '3', '10'],
+      ['2', 'O1', 'order.massCanceled', 'PartiallyFilled', 'Canceled', 'venue mass cancel K1-1', null, '0'],
+      ['2', 'O2', 'order.massCanceled', 'New', 'Canceled', 'venue mass cancel K1-1', null, '0'],
     ]);
   });
 
@@ -183,7 +183,7 @@ describe('batch builder', () => {
     const batch = b.finish();
     expect(batch.malformed).toEqual([{ seq: 1, type: 'order.massCanceled', error: 'order.massCanceled without orders' }]);
     expect(batch.audit).toHaveLength(1);
-    expect(batch.orderEvents).toEqual([]);
+    expect(batch.orderEvents).toHaveLength(0);
   });
 
   it('refuses a gap in the sequence', () => {
