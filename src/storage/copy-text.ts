@@ -18,6 +18,8 @@ export interface CopyTable<R> {
   table: string;
   columns: readonly string[];
   line(r: R): string;
+  /** What the table's next batch buffer starts at (the batches before it set it). */
+  hint: CopySizeHint;
 }
 
 /** Lines of COPY text data in one growing Buffer. */
@@ -57,11 +59,8 @@ export class TextCopyRows<R> {
   private rows = 0;
   private done: Buffer | undefined;
 
-  constructor(
-    readonly table: CopyTable<R>,
-    private readonly hint: CopySizeHint,
-  ) {
-    this.out = new TextCopyBuffer(hint.value);
+  constructor(readonly table: CopyTable<R>) {
+    this.out = new TextCopyBuffer(table.hint.value);
   }
 
   get length(): number {
@@ -78,19 +77,10 @@ export class TextCopyRows<R> {
   finish(): Buffer {
     if (this.done === undefined) {
       this.done = this.out.finish();
-      this.hint.observe(this.done.length);
+      this.table.hint.observe(this.done.length);
     }
     return this.done;
   }
-}
-
-/** `table`'s lines of `rows` as COPY text data, in one Buffer. */
-export function copyTextOf<R>(table: CopyTable<R>, rows: Iterable<R>, hint: CopySizeHint): Buffer {
-  const out = new TextCopyBuffer(hint.value);
-  for (const r of rows) out.line(table.line(r));
-  const data = out.finish();
-  hint.observe(data.length);
-  return data;
 }
 
 export const ORDER_EVENTS: CopyTable<OrderEventRow> = {
@@ -98,6 +88,7 @@ export const ORDER_EVENTS: CopyTable<OrderEventRow> = {
   columns: ['seq', 'ts_ns', 'ts', 'order_id', 'type', 'status', 'from_status', 'cause', 'filled_quantity', 'leaves_quantity', 'actor_id'],
   line: (r) =>
     `${r.seq}\t${r.ts_ns}\t${r.ts}\t${f(r.order_id)}\t${f(r.type)}\t${f(r.status)}\t${f(r.from_status)}\t${f(r.cause)}\t${f(r.filled_quantity)}\t${f(r.leaves_quantity)}\t${f(r.actor_id)}`,
+  hint: new CopySizeHint(1 << 14),
 };
 
 export const FILLS: CopyTable<FillRow> = {
@@ -106,6 +97,7 @@ export const FILLS: CopyTable<FillRow> = {
   line: (r) =>
     `${r.ts}\t${f(r.id)}\t${r.seq}\t${r.ts_ns}\t${f(r.order_id)}\t${f(r.exec_id)}\t${f(r.account)}\t${f(r.strategy_id)}\t${f(r.symbol)}\t${f(r.venue)}\t${f(r.side)}\t` +
     `${r.quantity}\t${r.price}\t${r.notional}\t${r.fee}\t${f(r.liquidity)}\t${r.venue_ts_ns}`,
+  hint: new CopySizeHint(1 << 12),
 };
 
 export const POSITIONS: CopyTable<PositionRow> = {
@@ -114,6 +106,7 @@ export const POSITIONS: CopyTable<PositionRow> = {
   line: (r) =>
     `${r.ts}\t${r.seq}\t${r.ts_ns}\t${f(r.account)}\t${f(r.strategy_id)}\t${f(r.symbol)}\t${r.quantity}\t${f(r.average_price)}\t${r.cost_basis}\t${r.realized_pnl}\t` +
     `${f(r.unrealized_pnl)}\t${f(r.mark_price)}\t${r.fees}\t${r.bought_quantity}\t${r.sold_quantity}`,
+  hint: new CopySizeHint(1 << 12),
 };
 
 export const MARKET_DATA: CopyTable<MarketDataRow> = {
@@ -122,4 +115,5 @@ export const MARKET_DATA: CopyTable<MarketDataRow> = {
   line: (r) =>
     `${r.ts}\t${r.seq}\t${r.ts_ns}\t${r.kind}\t${f(r.venue)}\t${f(r.symbol)}\t${f(r.feed_seq)}\t${f(r.bid)}\t${f(r.bid_size)}\t${f(r.ask)}\t${f(r.ask_size)}\t` +
     `${f(r.price)}\t${f(r.quantity)}\t${f(r.aggressor)}\t${f(r.trade_id)}\t${r.venue_ts_ns}`,
+  hint: new CopySizeHint(1 << 12),
 };

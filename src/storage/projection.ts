@@ -802,14 +802,6 @@ function midOf(bid: string | null, ask: string | null): bigint | undefined {
   return divRound(parseDecimal(bid) + parseDecimal(ask), 2n);
 }
 
-/** One per table: what its next batch's COPY buffer starts at (CopySizeHint). */
-const TEXT_COPY_HINTS = {
-  orderEvents: new CopySizeHint(1 << 14),
-  fills: new CopySizeHint(1 << 12),
-  positions: new CopySizeHint(1 << 12),
-  marketData: new CopySizeHint(1 << 12),
-};
-
 export function emptyBatch(fromSeq: number): ProjectionBatch {
   return {
     fromSeq,
@@ -820,11 +812,11 @@ export function emptyBatch(fromSeq: number): ProjectionBatch {
     audit: new AuditCopy(),
     orders: new Map(),
     orderChanges: new Map(),
-    orderEvents: new TextCopyRows(ORDER_EVENTS, TEXT_COPY_HINTS.orderEvents),
-    fills: new TextCopyRows(FILLS, TEXT_COPY_HINTS.fills),
-    positions: new TextCopyRows(POSITIONS, TEXT_COPY_HINTS.positions),
+    orderEvents: new TextCopyRows(ORDER_EVENTS),
+    fills: new TextCopyRows(FILLS),
+    positions: new TextCopyRows(POSITIONS),
     positionsCurrent: new Map(),
-    marketData: new TextCopyRows(MARKET_DATA, TEXT_COPY_HINTS.marketData),
+    marketData: new TextCopyRows(MARKET_DATA),
     configVersions: [],
     instruments: new Map(),
     strategies: new Map(),

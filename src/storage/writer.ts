@@ -27,7 +27,7 @@ import {
   type ProjectionBatch,
 } from './projection.js';
 import { CopySizeHint } from './copy-binary.js';
-import { copyTextOf, type CopyTable, type TextCopyRows } from './copy-text.js';
+import { TextCopyRows, type CopyTable } from './copy-text.js';
 import { copyField as f, type CopyFormat, type SqlSession } from './sql-client.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -55,6 +55,7 @@ const ORDERS_STAGE: CopyTable<OrderRow> = {
       f(r.average_price), r.fees, f(r.venue_order_id), f(r.reject_reason), json(r.reject_detail), f(r.replaces_id), f(r.replaced_by_id),
       f(r.uncertain), r.created_ts_ns, r.created_at, r.updated_ts_ns, r.updated_at, r.first_seq, r.last_seq,
     ].join('\t'),
+  hint: new CopySizeHint(1 << 14),
 };
 
 const ORDER_CHANGE_COLUMNS = [
@@ -70,22 +71,14 @@ const ORDER_CHANGES_STAGE: CopyTable<OrderChangeRow> = {
       f(r.id), f(r.status), f(r.is_open), f(r.filled_quantity), r.leaves_quantity, f(r.average_price), f(r.fees), f(r.venue_order_id),
       f(r.reject_reason), json(r.reject_detail), f(r.replaced_by_id), f(r.uncertain), r.updated_ts_ns, r.updated_at, r.last_seq,
     ].join('\t'),
+  hint: new CopySizeHint(1 << 14),
 };
-
-
-
 
 const CONFIG_VERSIONS: CopyTable<ConfigVersionRow> = {
   table: 'config_versions',
   columns: ['seq', 'ts_ns', 'ts', 'kind', 'actor_id', 'reason', 'config', 'previous'],
   line: (r) => `${r.seq}\t${r.ts_ns}\t${r.ts}\t${r.kind}\t${f(r.actor_id)}\t${f(r.reason)}\t${json(r.config)}\t${json(r.previous)}`,
-};
-
-/** One per table: what its next batch's COPY buffer starts at. */
-const COPY_HINTS = {
-  configVersions: new CopySizeHint(1 << 10),
-  orders: new CopySizeHint(1 << 14),
-  orderChanges: new CopySizeHint(1 << 14),
+  hint: new CopySizeHint(1 << 10),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -292,21 +285,24 @@ export class BatchWriter {
    */
   encode(b: ProjectionBatch): EncodedBatch {
     const copies: EncodedBatch['copies'] = [];
-    const add = <R>(t: CopyTable<R>, values: readonly R[] | ReadonlyMap<string, R>, hint: CopySizeHint): void => {
-      const list = values instanceof Map ? [...values.values()] : (values as readonly R[]);
-      if (list.length > 0) copies.push({ table: t.table, columns: t.columns, data: copyTextOf(t, list, hint), format: 'text', rows: list.length });
-    };
     // the append-only tables were encoded as the batch was built (TextCopyRows)
     const encoded = <R>(rows: TextCopyRows<R>): void => {
       if (rows.length > 0) copies.push({ table: rows.table.table, columns: rows.table.columns, data: rows.finish(), format: 'text', rows: rows.length });
+    };
+    // the others' rows (coalesced per key for the upserts) are encoded here
+    const add = <R>(t: CopyTable<R>, values: readonly R[] | ReadonlyMap<string, R>): void => {
+      if ((values instanceof Map ? values.size : (values as readonly R[]).length) === 0) return;
+      const rows = new TextCopyRows(t);
+      for (const r of values.values()) rows.push(r);
+      encoded(rows);
     };
     const json = (values: ReadonlyMap<string, unknown>): string | undefined => (values.size === 0 ? undefined : JSON.stringify([...values.values()]));
     // audit_log in COPY's binary format, encoded as the batch was built (AuditCopy): most of the
     // bytes are the payload, which the server then only checks as json (migration 3)
     if (b.audit.length > 0) copies.push({ table: AUDIT_TABLE, columns: AUDIT_COLUMNS, data: b.audit.finish(), format: 'binary', rows: b.audit.length });
-    add(CONFIG_VERSIONS, b.configVersions, COPY_HINTS.configVersions);
-    add(ORDERS_STAGE, b.orders, COPY_HINTS.orders);
-    add(ORDER_CHANGES_STAGE, b.orderChanges, COPY_HINTS.orderChanges);
+    add(CONFIG_VERSIONS, b.configVersions);
+    add(ORDERS_STAGE, b.orders);
+    add(ORDER_CHANGES_STAGE, b.orderChanges);
     encoded(b.orderEvents);
     encoded(b.fills);
     encoded(b.positions);
