@@ -1,14 +1,12 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Command } from 'commander';
 import { afterEach, expect, it } from 'vitest';
 import { Journal } from '../../src/engine/journal.js';
-import { registerDbCommands } from '../../src/storage/cli.js';
 import { NodeDatabase } from '../../src/storage/database.js';
 import { MIGRATIONS } from '../../src/storage/migrations.js';
 import { SyntheticFlow } from '../../src/storage/synthetic-flow.js';
-import { appendFlow, createTarget, describeDrivers, type Target } from './helpers.js';
+import { appendFlow, createTarget, describeDrivers, runDbCli, type Target } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -16,21 +14,9 @@ afterEach(async () => {
 });
 
 /** Runs `bulwark db ...` in-process against the target (its data dir; for PostgreSQL a config file with its URL). */
-async function bulwark(t: Target, ...args: string[]): Promise<string> {
-  let out = '';
-  const program = new Command().exitOverride();
-  registerDbCommands(program, { out: (s) => (out += s) });
-  const config = path.join(t.dataDir, 'bulwark.yaml');
-  fs.writeFileSync(config, t.kind === 'postgres' ? `database:\n  url: "${t.settings.url}"\n` : 'database:\n  enabled: true\n');
-  // the PGlite variant must not pick up DATABASE_URL from the environment of the test run
-  const saved = process.env.DATABASE_URL;
-  delete process.env.DATABASE_URL;
-  try {
-    await program.parseAsync(['db', ...args, '-d', t.dataDir, '-c', config], { from: 'user' });
-  } finally {
-    if (saved !== undefined) process.env.DATABASE_URL = saved;
-  }
-  return out;
+function bulwark(t: Target, ...args: string[]): Promise<string> {
+  // the PGlite variant must not pick up DATABASE_URL from the environment of the test run (runDbCli hides it)
+  return runDbCli(t.dataDir, 'bulwark.yaml', t.kind === 'postgres' ? `database:\n  url: "${t.settings.url}"\n` : 'database:\n  enabled: true\n', args);
 }
 
 describeDrivers('bulwark db', (kind) => {

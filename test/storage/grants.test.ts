@@ -10,11 +10,9 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Command } from 'commander';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Journal } from '../../src/engine/journal.js';
-import { registerDbCommands } from '../../src/storage/cli.js';
 import { NodeDatabase } from '../../src/storage/database.js';
 import { grantStatements, NODE_FUNCTIONS, NODE_TABLE_PRIVILEGES, OWNER_ONLY_FUNCTIONS, schemaTables } from '../../src/storage/grants.js';
 import { migrate, MigrationPrivilegeError } from '../../src/storage/migrate.js';
@@ -23,7 +21,7 @@ import { currentPositions, openOrders, pnlSeries, todaysFills } from '../../src/
 import { databaseSettings, DATABASE_DEFAULTS } from '../../src/storage/settings.js';
 import { openPostgres, type SqlClient } from '../../src/storage/sql-client.js';
 import { SyntheticFlow } from '../../src/storage/synthetic-flow.js';
-import { appendFlow, createTarget, describeDrivers, expectMirrors, PG_URL, tmpDir, type Target } from './helpers.js';
+import { appendFlow, createTarget, describeDrivers, expectMirrors, PG_URL, runDbCli, tmpDir, type Target } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -141,21 +139,8 @@ describe.skipIf(!PG_URL)(`database roles on PostgreSQL: owner, node and reader${
   }
 
   /** `bulwark db <args>` with the configuration of `role` (the CLI's own error, if any, is thrown). */
-  async function bulwark(s: Split, role: string, ...args: string[]): Promise<string> {
-    let out = '';
-    const program = new Command().exitOverride().configureOutput({ writeErr: () => {} });
-    program.command('noop');
-    registerDbCommands(program, { out: (x) => (out += x) });
-    const config = path.join(s.dataDir, `${role}.yaml`);
-    fs.writeFileSync(config, `database:\n  url: "${s.url(role)}"\n`);
-    const saved = process.env.DATABASE_URL;
-    delete process.env.DATABASE_URL;
-    try {
-      await program.parseAsync(['db', ...args, '-d', s.dataDir, '-c', config], { from: 'user' });
-    } finally {
-      if (saved !== undefined) process.env.DATABASE_URL = saved;
-    }
-    return out;
+  function bulwark(s: Split, role: string, ...args: string[]): Promise<string> {
+    return runDbCli(s.dataDir, `${role}.yaml`, `database:\n  url: "${s.url(role)}"\n`, args);
   }
 
   it('bulwark db grants prints and applies the grants; the node projects and maintains under them, the reader reads', async () => {

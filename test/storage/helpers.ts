@@ -7,9 +7,11 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Command } from 'commander';
 import pg from 'pg';
 import { describe, expect } from 'vitest';
 import { Journal } from '../../src/engine/journal.js';
+import { registerDbCommands } from '../../src/storage/cli.js';
 import { databaseSettings, DATABASE_DEFAULTS, type DatabaseConfigSection, type DatabaseSettings, type DriverKind } from '../../src/storage/settings.js';
 import { openPglite, openPostgres, type SqlClient } from '../../src/storage/sql-client.js';
 import { SyntheticFlow } from '../../src/storage/synthetic-flow.js';
@@ -186,4 +188,27 @@ export async function expectMirrors(t: Target, journalDir: string, truth: Journa
   } finally {
     await db.close();
   }
+}
+
+/**
+ * Runs `bulwark db <args>` in-process with `dataDir` and the configuration file `configFile`
+ * holding `configYaml`; returns what it printed. DATABASE_URL from the test run's environment is
+ * hidden meanwhile, so that the file decides the database. The CLI's own error, if any, is thrown
+ * (commander's message is not printed).
+ */
+export async function runDbCli(dataDir: string, configFile: string, configYaml: string, args: readonly string[]): Promise<string> {
+  let out = '';
+  const program = new Command().exitOverride().configureOutput({ writeErr: () => {} });
+  program.command('noop');
+  registerDbCommands(program, { out: (x) => (out += x) });
+  const config = path.join(dataDir, configFile);
+  fs.writeFileSync(config, configYaml);
+  const saved = process.env.DATABASE_URL;
+  delete process.env.DATABASE_URL;
+  try {
+    await program.parseAsync(['db', ...args, '-d', dataDir, '-c', config], { from: 'user' });
+  } finally {
+    if (saved !== undefined) process.env.DATABASE_URL = saved;
+  }
+  return out;
 }
