@@ -8,12 +8,14 @@
  * whole journal is one hash chain an examiner can verify). The exact bytes are documented in
  * docs/journal-format.md.
  *
- * Writing uses group commit: `append` only encodes into an in-memory batch and returns, so the
- * hot path never waits. A flush loop writes the batch with one `writev` and starts its
- * `fdatasync`; while that sync is in flight the next batch is written and its sync started too
- * (a bounded pipeline), and batches are reported durable strictly in order. When the disk is
- * slow, batches grow instead of latency exploding. Callers learn durability through
- * `durableSeq`, `whenDurable` and `onDurable`.
+ * Writing uses group commit: `append` only encodes into an in-memory batch (shared memory) and
+ * returns, so the hot path never waits. A flush loop hands each batch to the journal I/O thread
+ * (journal-io-thread.ts), which writes it with one `pwritev` and `fdatasync`s it without coming
+ * back to this thread in between, merging whatever queued while it synced; batches are reported
+ * durable strictly in order. When the disk is slow, batches grow instead of latency exploding.
+ * Callers learn durability through `durableSeq`, `durableAt`, `whenDurable` and `onDurable`.
+ * (With an `io` that has no thread, the flush loop writes through libuv and keeps a bounded
+ * pipeline of syncs in flight instead.)
  *
  * Segments are pre-allocated: once the active segment is an eighth full, the next segment's file
  * is created, zero-filled and synced in the background (paced by the journal's own write rate),
@@ -27,6 +29,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
+import { writeOnIoThread, type ThreadWriteResult } from './journal-io-thread.js';
 
 // ---------------------------------------------------------------------------------------------
 // Record model
@@ -499,6 +502,13 @@ export interface JournalIo {
   /** One vectored write at `position`; resolves with the bytes written (may be short). */
   writev(fd: number, buffers: readonly Buffer[], position: number): Promise<number>;
   fdatasync(fd: number): Promise<void>;
+  /**
+   * Writes a whole batch at `position` and (with `sync`) fdatasyncs it, off the caller's thread,
+   * and says when it was durable. When present, the steady state's batches (no roll, no new
+   * segment) go through this instead of writev + fdatasync; `stream` names the journal, and after
+   * a failure of one stream every later batch of it is refused unwritten.
+   */
+  writeAndSync?(stream: number, fd: number, buffers: readonly Buffer[], position: number, sync: boolean): Promise<ThreadWriteResult>;
 }
 
 export const nodeJournalIo: JournalIo = {
@@ -511,6 +521,20 @@ export const nodeJournalIo: JournalIo = {
       fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()));
     }),
 };
+
+/**
+ * The default: steady-state batches on the journal I/O thread (journal-io-thread.ts), the rest
+ * (a roll's seal, a new segment's first batch) through libuv as in nodeJournalIo.
+ */
+export const threadJournalIo: JournalIo = {
+  writev: nodeJournalIo.writev,
+  fdatasync: nodeJournalIo.fdatasync,
+  writeAndSync: writeOnIoThread,
+};
+
+/** Batches handed to the I/O thread and not yet reported back, at most (it merges what queues). */
+const MAX_THREAD_BATCHES_IN_FLIGHT = 64;
+let nextStream = 1;
 
 const openFd = promisify(fs.open);
 const closeFd = promisify(fs.close);
@@ -560,12 +584,16 @@ export interface JournalOptions {
   fsync?: boolean;
   /** Un-durable bytes above which `backpressure` turns on (off again at half). Default 64 MiB. */
   maxPendingBytes?: number;
-  /** Write/sync implementation, for tests and fault injection. */
+  /**
+   * Write/sync implementation. Default threadJournalIo (the journal I/O thread); nodeJournalIo
+   * runs every write and sync through libuv's pool; tests pass their own for fault injection.
+   */
   io?: JournalIo;
   /**
-   * Batches whose fdatasync may be in flight at once (1 to 8, default 2): while one batch syncs,
-   * the next is written and its sync started. Durability is still reported strictly in order.
-   * 1 is the strictly serial write-sync-write-sync loop.
+   * For an io without writeAndSync: batches whose fdatasync may be in flight at once (1 to 8,
+   * default 2): while one batch syncs, the next is written and its sync started. Durability is
+   * still reported strictly in order. 1 is the strictly serial write-sync-write-sync loop. (The
+   * I/O thread syncs serially and merges whatever queued meanwhile, so this does not apply to it.)
    */
   syncsInFlight?: number;
   /**
@@ -627,6 +655,8 @@ interface Commit {
   lastSeq: number;
   bytes: number;
   synced: boolean;
+  /** process.hrtime.bigint() when it was found synced (set with synced). */
+  at: bigint;
 }
 
 /** The next segment file being zero-filled, or ready. */
@@ -671,6 +701,11 @@ export class Journal {
   private readonly io: JournalIo;
   private readonly syncsInFlight: number;
   private readonly preallocate: boolean;
+  /** io.writeAndSync: steady-state batches go to the I/O thread. */
+  private readonly threaded: boolean;
+  /** This journal's stream on the I/O thread. */
+  private readonly stream = nextStream++;
+  private durableAtValue = 0n;
 
   private state: 'open' | 'closing' | 'closed' = 'open';
   private failure: JournalWriteError | undefined;
@@ -684,7 +719,7 @@ export class Journal {
   private writing: WriterSegment | undefined;
 
   // Current batch: parts reference slices of chunks; [sliceStart, chunkPos) is not yet in a part.
-  private chunk: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  private chunk: Buffer;
   private chunkPos = 0;
   private sliceStart = 0;
   private parts: BatchPart[] = [];
@@ -737,6 +772,8 @@ export class Journal {
     this.io = opts.io;
     this.syncsInFlight = opts.syncsInFlight;
     this.preallocate = opts.preallocate && opts.fsync;
+    this.threaded = opts.io.writeAndSync !== undefined;
+    this.chunk = this.allocChunk(CHUNK_BYTES);
     this.lastSeqValue = recovered.lastSeq;
     this.lastHashValue = recovered.lastHash.toString('latin1');
     this.durableSeqValue = recovered.lastSeq;
@@ -783,6 +820,15 @@ export class Journal {
   /** Highest seq written and (with fsync) synced to disk. */
   get durableSeq(): number {
     return this.durableSeqValue;
+  }
+
+  /**
+   * When the batch holding durableSeq became durable, on the process.hrtime.bigint() clock: as
+   * the I/O thread read it right after that batch's fdatasync returned (with an io that has no
+   * writeAndSync: when the sync's completion reached this thread). 0n before the first commit.
+   */
+  get durableAt(): bigint {
+    return this.durableAtValue;
   }
 
   /** Bytes appended but not yet durable. */
@@ -967,9 +1013,14 @@ export class Journal {
     // The old chunk's slices belong to batches up to the one being built; it can be reused only
     // once that batch is written.
     if (this.chunk.length === CHUNK_BYTES) this.retiredChunks.push({ chunk: this.chunk, lastBatch: this.batchNo });
-    this.chunk = (minBytes <= CHUNK_BYTES ? this.freeChunks.pop() : undefined) ?? Buffer.allocUnsafe(Math.max(CHUNK_BYTES, minBytes));
+    this.chunk = (minBytes <= CHUNK_BYTES ? this.freeChunks.pop() : undefined) ?? this.allocChunk(Math.max(CHUNK_BYTES, minBytes));
     this.chunkPos = 0;
     this.sliceStart = 0;
+  }
+
+  /** Shared memory when batches go to the I/O thread, so handing them over copies nothing. */
+  private allocChunk(bytes: number): Buffer {
+    return this.threaded ? Buffer.from(new SharedArrayBuffer(bytes)) : Buffer.allocUnsafe(bytes);
   }
 
   private startSegment(firstSeq: number, frameStart: number): WriterSegment {
@@ -1013,7 +1064,7 @@ export class Journal {
           this.flushLoopRunning = undefined;
           return;
         }
-        if (this.commits.length >= this.syncsInFlight) {
+        if (this.commits.length >= (this.threaded ? MAX_THREAD_BATCHES_IN_FLIGHT : this.syncsInFlight)) {
           await new Promise<void>((resolve) => (this.syncSettled = resolve));
           continue;
         }
@@ -1037,6 +1088,11 @@ export class Journal {
     this.batchRecords = 0;
     this.batchBytes = 0;
 
+    if (this.threaded && parts.length === 1 && parts[0]!.seg === this.writing && this.writing.fd !== undefined) {
+      this.handToIoThread(parts[0]!, lastSeq, bytes, records, batchNo);
+      return;
+    }
+
     // A roll is a barrier: the sealed segment's descriptors may be closed only once no sync runs
     // on them, and the new segment's records count only after everything before them.
     if (parts.some((p) => p.seg !== this.writing)) {
@@ -1055,45 +1111,86 @@ export class Journal {
         this.writing = seg;
       }
       // Before this journal's first write to the segment, so each description sees every error.
-      if (this.fsync && seg.syncFds.length < this.syncsInFlight) await this.openSyncFds(seg);
+      if (this.fsync && !this.threaded && seg.syncFds.length < this.syncsInFlight) await this.openSyncFds(seg);
       await this.writeFully(seg.fd!, part.slices, part.position);
     }
     // Written: the encoding chunks behind this batch may be reused (the sync does not read them).
     this.recycleChunks(batchNo);
-    this.statsValue.batches++;
-    if (records > this.statsValue.largestBatchRecords) this.statsValue.largestBatchRecords = records;
+    this.countBatch(records);
     const seg = this.writing!;
-    const commit: Commit = { lastSeq, bytes, synced: false };
+    const commit: Commit = { lastSeq, bytes, synced: false, at: 0n };
     this.commits.push(commit);
     const commitNo = this.commitNo++;
     if (!this.fsync) {
-      commit.synced = true;
-      this.completeCommits();
+      this.settle(commit, process.hrtime.bigint());
     } else if (created) {
       // A new segment's records are durable only once its directory entry is: no pipelining here.
       await this.io.fdatasync(seg.fd!);
       this.statsValue.syncs++;
       await fsyncDir(this.dir);
-      commit.synced = true;
-      this.completeCommits();
+      this.settle(commit, process.hrtime.bigint());
     } else {
       const fd = seg.syncFds[commitNo % seg.syncFds.length]!;
-      const sync: Promise<void> = this.io.fdatasync(fd).then(
-        () => {
-          this.syncing.delete(sync);
-          this.statsValue.syncs++;
-          commit.synced = true;
-          this.completeCommits();
-          this.wakeFlushLoop();
-        },
-        (err: unknown) => {
-          this.syncing.delete(sync);
-          this.fail(err);
-          this.wakeFlushLoop();
-        },
-      );
-      this.syncing.add(sync);
+      this.inFlight(this.io.fdatasync(fd), () => {
+        this.statsValue.syncs++;
+        this.settle(commit, process.hrtime.bigint());
+      });
     }
+    this.maybePrepareNext(seg);
+  }
+
+  /**
+   * The steady state: the batch goes to the I/O thread, which writes and syncs it (merging it
+   * with whatever else is queued there) while the flush loop goes on to the next one. Its chunks
+   * are reused once it is back; it counts as synced with the moment the thread saw its sync end.
+   */
+  private handToIoThread(part: BatchPart, lastSeq: number, bytes: number, records: number, batchNo: number): void {
+    this.countBatch(records);
+    const commit: Commit = { lastSeq, bytes, synced: false, at: 0n };
+    this.commits.push(commit);
+    this.commitNo++;
+    this.inFlight(this.io.writeAndSync!(this.stream, part.seg.fd!, part.slices, part.position, this.fsync), (r) => {
+      this.statsValue.writes += r.writes;
+      this.statsValue.bytesWritten += r.bytes;
+      this.statsValue.syncs += r.syncs;
+      this.recycleChunks(batchNo);
+      this.settle(commit, r.at);
+    });
+    this.maybePrepareNext(part.seg);
+  }
+
+  /**
+   * Tracks a sync (or a batch on the I/O thread) in flight: close and rolls wait for it; its
+   * completion runs `done`, its failure stops the journal; either way the flush loop is woken.
+   */
+  private inFlight<T>(op: Promise<T>, done: (result: T) => void): void {
+    const tracked: Promise<void> = op.then(
+      (result) => {
+        this.syncing.delete(tracked);
+        done(result);
+        this.wakeFlushLoop();
+      },
+      (err: unknown) => {
+        this.syncing.delete(tracked);
+        this.fail(err);
+        this.wakeFlushLoop();
+      },
+    );
+    this.syncing.add(tracked);
+  }
+
+  private countBatch(records: number): void {
+    this.statsValue.batches++;
+    if (records > this.statsValue.largestBatchRecords) this.statsValue.largestBatchRecords = records;
+  }
+
+  private settle(commit: Commit, at: bigint): void {
+    commit.synced = true;
+    commit.at = at;
+    this.completeCommits();
+  }
+
+  private maybePrepareNext(seg: WriterSegment): void {
     if (this.preallocate && this.prepared === undefined && !this.prepareStopped && seg.size >= this.segmentBytes * PREPARE_AT_FRACTION) {
       this.prepareNextSegment();
     }
@@ -1114,6 +1211,7 @@ export class Journal {
     while (n < c.length && c[n]!.synced) bytes += c[n++]!.bytes;
     if (n === 0) return;
     const seq = c[n - 1]!.lastSeq;
+    this.durableAtValue = c[n - 1]!.at;
     this.commits = n === c.length ? [] : c.slice(n);
     this.markDurable(seq, bytes);
   }
@@ -1736,7 +1834,7 @@ function resolveOptions(o: JournalOptions): Required<JournalOptions> {
     segmentBytes,
     maxPendingBytes,
     fsync: o.fsync ?? true,
-    io: o.io ?? nodeJournalIo,
+    io: o.io ?? threadJournalIo,
     syncsInFlight,
     preallocate: o.preallocate ?? true,
   };
