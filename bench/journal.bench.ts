@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setImmediate as nextLoopTurn, setTimeout as sleep } from 'node:timers/promises';
-import { Journal, verifyJournal, type JournalPayload } from '../src/engine/journal.js';
+import { Journal, nodeJournalIo, verifyJournal, type JournalIo, type JournalPayload } from '../src/engine/journal.js';
 import { LatencyRecorder, latencyMetrics, machineInfo, nowNs, round, sinceNs, warmToSteadyState, type BenchResult } from './harness.js';
 
 const T0 = 1_767_225_600_000_000_000n;
@@ -88,22 +88,29 @@ async function warmUp(j: Journal): Promise<number> {
 
 /**
  * Offers `rate` records/s for `seconds` in 1 ms ticks (as a feed would deliver them, leaving the
- * event loop idle in between), stamping each append, and records the time until the journal
- * reports it durable (onDurable: the moment the engine may release its effects). `warm` measures
- * the steady state (see warmUp); otherwise a fresh journal's first segment.
+ * event loop idle in between), stamping each append, and records two times per record: until it
+ * was durable (`durable`: the journal's durableAt, the moment the I/O thread saw the fdatasync
+ * covering it return) and until this thread was told (`ack`: the onDurable callback, the moment
+ * the engine may release its effects). `warm` measures the steady state (see warmUp); otherwise a
+ * fresh journal's first segment. `io` overrides the journal's default I/O (for the comparison).
  */
-async function durableLatency(dir: string, rate: number, seconds: number, warm: boolean) {
-  const j = await Journal.open(dir);
+export async function durableLatency(dir: string, rate: number, seconds: number, warm: boolean, io?: JournalIo) {
+  const j = await Journal.open(dir, io === undefined ? {} : { io });
   const first = warm ? await warmUp(j) : 0;
   const before = j.stats;
   const rec = new LatencyRecorder();
+  const ack = new LatencyRecorder();
   const max = Math.ceil(rate * seconds) + 1;
   const appendedAt = new Float64Array(max + 1);
   const start = nowNs();
   let notified = first;
   j.onDurable((s) => {
     const now = sinceNs(start);
-    for (let k = notified + 1; k <= s; k++) rec.recordNs(now - appendedAt[k - first]!);
+    const at = Number(j.durableAt - start);
+    for (let k = notified + 1; k <= s; k++) {
+      rec.recordNs(at - appendedAt[k - first]!);
+      ack.recordNs(now - appendedAt[k - first]!);
+    }
     notified = s;
   });
   let n = 0;
@@ -121,7 +128,14 @@ async function durableLatency(dir: string, rate: number, seconds: number, warm: 
   await j.flush();
   const stats = j.stats;
   await j.close();
-  return { summary: rec.summary(), records: n, batches: stats.batches - before.batches, rolls: stats.preallocatedSegments - before.preallocatedSegments };
+  return {
+    summary: rec.summary(),
+    ack: ack.summary(),
+    records: n,
+    batches: stats.batches - before.batches,
+    syncs: stats.syncs - before.syncs,
+    rolls: stats.preallocatedSegments - before.preallocatedSegments,
+  };
 }
 
 /**
@@ -196,7 +210,17 @@ export async function benchJournal(): Promise<BenchResult> {
       const label = `durable_at_${rate / 1000}k_per_s`;
       Object.assign(metrics, latencyMetrics(label, lat.summary));
       metrics[`${label}_mean_batch_records`] = round(lat.records / lat.batches, 1);
+      metrics[`${label}_batches_per_sync`] = round(lat.batches / Math.max(1, lat.syncs), 2);
       metrics[`${label}_rolls`] = lat.rolls;
+      Object.assign(metrics, latencyMetrics(`ack_at_${rate / 1000}k_per_s`, lat.ack));
+    }
+    {
+      // The same steady 50k/s with every write and sync through libuv's pool (the design before
+      // the I/O thread), in the same minutes, for comparison.
+      const d = fresh();
+      const lat = await durableLatency(d, 50_000, LATENCY_SECONDS, true, nodeJournalIo);
+      discard(d);
+      Object.assign(metrics, latencyMetrics('libuv_durable_at_50k_per_s', lat.summary));
     }
     {
       const d = fresh();
@@ -245,12 +269,16 @@ export async function benchJournal(): Promise<BenchResult> {
       metrics,
       notes:
         `Appends: one producer, ~${metrics.payload_json_bytes}-byte JSON payloads, CRC-32 + SHA-256 chain per record, ` +
-        'group commit with one writev + one fdatasync per batch, up to 2 syncs in flight (default 64 MiB segments, ' +
-        'pre-allocated in the background). Durable latency: append ' +
-        `stamp to the onDurable callback at a steady offered load in 1 ms ticks for ${LATENCY_SECONDS} s, ` +
-        'in the steady state: after the first segment was filled and the journal rolled into a pre-allocated one ' +
-        '(_rolls = further rolls during the measurement); fresh_journal_* is the same 50k/s load on a new journal, whose ' +
-        'first segment is created empty (appends extend the file). ' +
+        'group commit: each batch handed to the journal I/O thread, which writes it (pwritev) and fdatasyncs it, ' +
+        'merging whatever queued while it synced (_batches_per_sync) (default 64 MiB segments, pre-allocated in the ' +
+        'background). Latency at a steady offered load in 1 ms ticks for ' +
+        `${LATENCY_SECONDS} s: durable_* = append stamp to the moment the I/O thread saw the fdatasync covering the ` +
+        'record return (the journal\'s durableAt); ack_* = append stamp to the onDurable callback on the appending ' +
+        'thread (when the engine may release its effects); libuv_durable_* = the same 50k/s with every write and sync ' +
+        'through libuv\'s pool and 2 syncs in flight (the design before the I/O thread; durable = its callback), in ' +
+        'the same run. All in the steady state: after the first segment was filled and the journal rolled into a ' +
+        'pre-allocated one (_rolls = further rolls during the measurement); fresh_journal_* is the same 50k/s load ' +
+        'on a new journal, whose first segment is created empty (appends extend the file). ' +
         'disk_write_16k_fdatasync is the bare device (one 16 KiB append + fdatasync, back to back, no journal), ' +
         'disk_overwrite_16k_fdatasync the same into a zero-filled, synced file, for comparison. ' +
         'Reads and recovery run over the 1,000,000-record journal from a warm page cache; read_verify recomputes ' +
