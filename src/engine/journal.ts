@@ -113,9 +113,10 @@ const MAX_SYNCS_IN_FLIGHT = 8;
 export const PREPARED_SEGMENT_NAME = 'next-segment.prep';
 /**
  * Zero-fill in writes of this size, each synced on its own (one big flush would hold up the
- * journal's syncs behind it), pausing in between.
+ * journal's syncs behind it), pausing in between. 256 KiB rather than 1 MiB since the I/O thread
+ * (2026-11-28, 50k records/s, three runs each: durable p99 2.4-3.1 ms against 3.3-3.7 ms).
  */
-const PREPARE_CHUNK_BYTES = 1024 * 1024;
+const PREPARE_CHUNK_BYTES = 256 * 1024;
 /**
  * Pacing: the zero-fill may run ahead of the journal by this much, then writes at most
  * PREPARE_PACE bytes per byte the journal writes. Started at an eighth of the segment, it is done
