@@ -12,9 +12,17 @@ import { SyntheticFlow } from '../../src/storage/synthetic-flow.js';
 import { appendFlow, createTarget, describeDrivers, sorted, type Target } from './helpers.js';
 
 const ORDERS = 600;
-/** A second into today (UTC), so that "today" holds the whole flow. */
+/**
+ * A second into today (UTC), so that "today" holds the whole flow; 999,999 ns past the millisecond,
+ * so that the times shown must cut the fraction to milliseconds, not round it.
+ */
 const DAY = new Date();
-const T0 = BigInt(Date.UTC(DAY.getUTCFullYear(), DAY.getUTCMonth(), DAY.getUTCDate()) + 1000) * 1_000_000n;
+const T0 = BigInt(Date.UTC(DAY.getUTCFullYear(), DAY.getUTCMonth(), DAY.getUTCDate()) + 1000) * 1_000_000n + 999_999n;
+
+/** Epoch nanoseconds (a decimal string) as the ISO-8601 text of their millisecond. */
+function isoOfNs(ns: string): string {
+  return new Date(Number(BigInt(ns) / 1_000_000n)).toISOString();
+}
 
 interface Expected {
   open: string[];
@@ -86,6 +94,8 @@ describeDrivers('dashboard queries', (kind) => {
     expect(want.open.length).toBeGreaterThan(0);
     expect(sorted(open.map((o) => o.id))).toEqual(sorted(want.open));
     expect(open.every((o) => o.leavesQuantity !== '0')).toBe(true);
+    // times as Date.toISOString writes them (milliseconds, cut not rounded), formatted by the database
+    for (const o of open) expect([o.createdAt, o.updatedAt]).toEqual([isoOfNs(o.createdTs), isoOfNs(o.updatedTs)]);
     // newest first
     expect(open.map((o) => o.createdTs)).toEqual([...open.map((o) => o.createdTs)].sort((a, b) => (BigInt(b) > BigInt(a) ? 1 : -1)));
     const byStrategy = await openOrders(db.reader, { strategyId: 'mm-2', limit: 10_000 });
@@ -101,6 +111,7 @@ describeDrivers('dashboard queries', (kind) => {
     const fills = await todaysFills(db.reader, { day: DAY, limit: 10_000 });
     expect(sorted(fills.map((f) => f.id))).toEqual(sorted(want.fills));
     const f = fills[0]!;
+    for (const x of fills) expect(x.at).toBe(isoOfNs(x.ts));
     expect(f.notional).toBe(formatDecimal(mul(parseDecimal(f.price), parseDecimal(f.quantity))));
     const summary = await todaysFillSummary(db.reader, DAY);
     expect(new Map(summary.map((s) => [s.strategyId, s.fills]))).toEqual(want.fillsByStrategy);
