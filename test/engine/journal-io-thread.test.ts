@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Journal, JournalWriteError, threadJournalIo, type JournalIo } from '../../src/engine/journal.js';
+import { Journal, JournalWriteError, nodeJournalIo, threadJournalIo, verifyJournal, type JournalIo, type JournalPayload } from '../../src/engine/journal.js';
 import { writeOnIoThread } from '../../src/engine/journal-io-thread.js';
 import { tempDirs } from '../helpers.js';
 
@@ -123,6 +124,64 @@ describe('journal I/O thread', () => {
     expect(seen).toHaveLength(2);
     expect(seen[0]!).toBeGreaterThan(appended);
     expect(seen[0]!).toBeLessThanOrEqual(seen[1]!);
+  });
+
+  it('writes the same bytes as the libuv path, across rolls, chunk boundaries and flushes at any point (property)', async () => {
+    const sizes = fc.oneof(
+      { weight: 8, arbitrary: fc.integer({ min: 0, max: 400 }) },
+      // records bigger than an encoding chunk's remainder, and bigger than a chunk (1 MiB)
+      { weight: 1, arbitrary: fc.integer({ min: 200_000, max: 1_200_000 }) },
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(sizes, fc.boolean()), { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 2048, max: 3_000_000 }),
+        async (steps, segmentBytes) => {
+          const dirs: Record<string, string> = {};
+          for (const [name, io] of [['thread', threadJournalIo], ['libuv', nodeJournalIo]] as const) {
+            const dir = tmpDir();
+            dirs[name] = dir;
+            const j = await Journal.open(dir, { io, segmentBytes, preallocate: false });
+            let seq = 0;
+            for (const [size, flush] of steps) {
+              seq++;
+              const p: JournalPayload = { type: 'blob', seq, pad: 'é'.repeat(size >> 1) + 'x'.repeat(size & 1) };
+              j.append(seq % 3 === 0 ? 'event' : 'input', seq, T0 + BigInt(seq), p);
+              if (flush) await j.flush();
+            }
+            await j.close();
+            expect(verifyJournal(dir)).toEqual({ ok: true, lastSeq: steps.length });
+          }
+          const files = fs.readdirSync(dirs.thread!).sort();
+          expect(fs.readdirSync(dirs.libuv!).sort()).toEqual(files);
+          for (const f of files) expect(fs.readFileSync(path.join(dirs.thread!, f)).equals(fs.readFileSync(path.join(dirs.libuv!, f)))).toBe(true);
+          for (const d of Object.values(dirs)) fs.rmSync(d, { recursive: true, force: true });
+        },
+      ),
+      { numRuns: 25 },
+    );
+  }, 120_000);
+
+  it('keeps a batch\'s encoding chunks until the thread has written them (a slow thread still writes what was appended)', async () => {
+    const dir = tmpDir();
+    // The real thread, reached 30 ms late: meanwhile the journal fills several more 1 MiB chunks.
+    const slow: JournalIo = {
+      ...threadJournalIo,
+      writeAndSync: (stream, fd, buffers, position, sync) =>
+        new Promise((r) => setTimeout(r, 30)).then(() => threadJournalIo.writeAndSync!(stream, fd, buffers, position, sync)),
+    };
+    const j = await Journal.open(dir, { io: slow, preallocate: false });
+    const payloadOf = (seq: number): JournalPayload => ({ type: 'blob', seq, pad: String(seq % 10).repeat(150_000) });
+    j.append('input', 1, T0, payloadOf(1));
+    await j.flush();
+    for (let seq = 2; seq <= 60; seq++) {
+      j.append('input', seq, T0 + BigInt(seq), payloadOf(seq));
+      // each record its own batch, handed over before the next is appended
+      await new Promise((r) => setImmediate(r));
+    }
+    await j.close();
+    expect(verifyJournal(dir)).toEqual({ ok: true, lastSeq: 60 });
+    expect([...Journal.read(dir)].map((e) => e.payload)).toEqual(Array.from({ length: 60 }, (_, i) => payloadOf(i + 1)));
   });
 
   it('does not keep a process alive once its journal is closed (the thread is unref-ed when idle)', () => {
