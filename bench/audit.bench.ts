@@ -15,7 +15,7 @@ import { AuditTrail, type AuditHost } from '../src/audit/trail.js';
 import { MerkleFrontier, recordLeafHash } from '../src/audit/merkle.js';
 import { proveConsistency, proveInclusion } from '../src/audit/prove.js';
 import { verifyAudit } from '../src/audit/verify.js';
-import { formatResult, LatencyRecorder, latencyMetrics, machineInfo, nowNs, round, sinceNs, warmToSteadyState, type BenchResult } from './harness.js';
+import { formatResult, latencyMetrics, machineInfo, nowNs, recordDurability, round, sinceNs, warmToSteadyState, type BenchResult } from './harness.js';
 
 const T0 = 1_767_225_600_000_000_000n;
 const RECORDS = 1_000_000;
@@ -159,20 +159,9 @@ async function durableLatency(dataDir: string, rate: number, seconds: number, au
   const before = journal.stats;
   first = lastSeq();
   start = nowNs();
-  const durable = new LatencyRecorder();
-  const ack = new LatencyRecorder();
-  let notified = first;
-  journal.onDurable((s) => {
-    const now = sinceNs(start);
-    const syncedAt = Number(journal.durableAt - start);
-    for (let k = notified + 1; k <= s; k++) {
-      const at = k - first <= max ? appendedAt[k - first]! : 0;
-      if (at > 0) {
-        durable.recordNs(syncedAt - at);
-        ack.recordNs(now - at);
-      }
-    }
-    notified = s;
+  const { durable, ack } = recordDurability(journal, start, first, (seq) => {
+    const at = seq - first <= max ? appendedAt[seq - first]! : 0;
+    return at > 0 ? at : undefined;
   });
   let n = 0;
   for (;;) {

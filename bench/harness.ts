@@ -75,6 +75,35 @@ export function nowNs(): bigint {
   return process.hrtime.bigint();
 }
 
+/**
+ * For every record the journal reports durable, records append → durable (the journal's
+ * durableAt: when the fdatasync covering it returned) and append → acknowledged (the onDurable
+ * callback, i.e. now). `appendedAtNs(seq)` is the record's append stamp in ns since `start`, or
+ * undefined for a record outside the measurement; records up to `from` are not looked at.
+ */
+export function recordDurability(
+  journal: Journal,
+  start: bigint,
+  from: number,
+  appendedAtNs: (seq: number) => number | undefined,
+): { durable: LatencyRecorder; ack: LatencyRecorder } {
+  const durable = new LatencyRecorder();
+  const ack = new LatencyRecorder();
+  let notified = from;
+  journal.onDurable((s) => {
+    const now = sinceNs(start);
+    const syncedAt = Number(journal.durableAt - start);
+    for (let k = notified + 1; k <= s; k++) {
+      const at = appendedAtNs(k);
+      if (at === undefined) continue;
+      durable.recordNs(syncedAt - at);
+      ack.recordNs(now - at);
+    }
+    notified = s;
+  });
+  return { durable, ack };
+}
+
 /** Nanoseconds since `start` (from nowNs), as a number. */
 export function sinceNs(start: bigint): number {
   return Number(process.hrtime.bigint() - start);

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { setImmediate as nextLoopTurn, setTimeout as sleep } from 'node:timers/promises';
 import { Journal, nodeJournalIo, verifyJournal, type JournalIo, type JournalPayload } from '../src/engine/journal.js';
-import { LatencyRecorder, latencyMetrics, machineInfo, nowNs, round, sinceNs, warmToSteadyState, type BenchResult } from './harness.js';
+import { LatencyRecorder, latencyMetrics, machineInfo, nowNs, recordDurability, round, sinceNs, warmToSteadyState, type BenchResult } from './harness.js';
 
 const T0 = 1_767_225_600_000_000_000n;
 const RECORDS = 1_000_000;
@@ -98,21 +98,10 @@ export async function durableLatency(dir: string, rate: number, seconds: number,
   const j = await Journal.open(dir, io === undefined ? {} : { io });
   const first = warm ? await warmUp(j) : 0;
   const before = j.stats;
-  const rec = new LatencyRecorder();
-  const ack = new LatencyRecorder();
   const max = Math.ceil(rate * seconds) + 1;
   const appendedAt = new Float64Array(max + 1);
   const start = nowNs();
-  let notified = first;
-  j.onDurable((s) => {
-    const now = sinceNs(start);
-    const at = Number(j.durableAt - start);
-    for (let k = notified + 1; k <= s; k++) {
-      rec.recordNs(at - appendedAt[k - first]!);
-      ack.recordNs(now - appendedAt[k - first]!);
-    }
-    notified = s;
-  });
+  const { durable, ack } = recordDurability(j, start, first, (seq) => appendedAt[seq - first]);
   let n = 0;
   for (;;) {
     const elapsed = sinceNs(start);
@@ -129,7 +118,7 @@ export async function durableLatency(dir: string, rate: number, seconds: number,
   const stats = j.stats;
   await j.close();
   return {
-    summary: rec.summary(),
+    summary: durable.summary(),
     ack: ack.summary(),
     records: n,
     batches: stats.batches - before.batches,
