@@ -58,6 +58,7 @@ const failed = new Map();
 function errorOf(e) {
   return { message: e && e.message ? e.message : String(e), code: e && e.code, syscall: e && e.syscall };
 }
+// Journal.writeFully's loop (IOV_MAX buffers a call, short writes resumed), on this thread.
 function writeAll(fd, slices, position) {
   let pending = slices;
   let pos = position;
@@ -124,7 +125,7 @@ parentPort.on('message', run);
 `;
 
 interface Pending {
-  resolve: (r: WireResult) => void;
+  resolve: (r: ThreadWriteResult) => void;
   reject: (e: Error) => void;
 }
 
@@ -148,18 +149,13 @@ class JournalIoThread {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
 
-  async write(stream: number, fd: number, buffers: readonly Uint8Array[], position: number, sync: boolean): Promise<ThreadWriteResult> {
-    const id = this.nextId++;
-    const r = await this.request(id, { id, stream, fd, position, sync, slices: buffers.map(shared) });
-    return { at: r.at!, bytes: r.bytes!, writes: r.writes!, syncs: r.syncs! };
-  }
-
-  private request(id: number, op: WireOp): Promise<WireResult> {
+  write(stream: number, fd: number, buffers: readonly Uint8Array[], position: number, sync: boolean): Promise<ThreadWriteResult> {
     const worker = this.start();
-    return new Promise<WireResult>((resolve, reject) => {
+    const op: WireOp = { id: this.nextId++, stream, fd, position, sync, slices: buffers.map(shared) };
+    return new Promise<ThreadWriteResult>((resolve, reject) => {
       // Kept alive while a request is out, so the process cannot exit with a write unreported.
       if (this.pending.size === 0) worker.ref();
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(op.id, { resolve, reject });
       worker.postMessage(op);
     });
   }
@@ -177,7 +173,7 @@ class JournalIoThread {
         if (p === undefined) continue;
         this.pending.delete(r.id);
         if (r.error !== undefined) p.reject(errorFromWire(r.error));
-        else p.resolve(r);
+        else p.resolve({ at: r.at!, bytes: r.bytes!, writes: r.writes!, syncs: r.syncs! });
       }
       if (this.pending.size === 0) worker.unref();
     });

@@ -740,7 +740,7 @@ export class Journal {
 
   /** Written batches not yet reported durable, in batch order. */
   private commits: Commit[] = [];
-  /** Number of commits started, to pick each one's sync descriptor. */
+  /** Number of commits started through libuv, to pick each one's sync descriptor. */
   private commitNo = 0;
   /** Syncs in flight, so close can wait for them before closing their descriptors. */
   private readonly syncing = new Set<Promise<void>>();
@@ -1149,7 +1149,6 @@ export class Journal {
     this.countBatch(records);
     const commit: Commit = { lastSeq, bytes, synced: false, at: 0n };
     this.commits.push(commit);
-    this.commitNo++;
     this.inFlight(this.io.writeAndSync!(this.stream, part.seg.fd!, part.slices, part.position, this.fsync), (r) => {
       this.statsValue.writes += r.writes;
       this.statsValue.bytesWritten += r.bytes;
