@@ -113,6 +113,9 @@ registerAuditCommands(program);
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
+  // Thrown by an action (a bad combination of options found after parsing): commander has not
+  // printed it, unlike the errors of its own parsing, which arrive here as plain CommanderErrors.
+  if (e instanceof InvalidArgumentError) fail(e.message);
   if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2);
   if (e instanceof Error) fail(e.message, 1);
   throw e;

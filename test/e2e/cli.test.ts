@@ -81,6 +81,10 @@ describe('bulwark CLI end to end', () => {
     const r2 = spawnSync(process.execPath, [CLI, 'replay', '--data-dir', '/nonexistent/bulwark'], { encoding: 'utf8' });
     expect(r2.status).toBe(2);
     expect(r2.stderr).toMatch(/--data-dir/);
+    // a combination refused by the command itself, after parsing: printed too, not only exit 2
+    const r3 = spawnSync(process.execPath, [CLI, 'audit', 'verify', '--restore', '--data-dir', t.dir], { encoding: 'utf8' });
+    expect(r3.status).toBe(2);
+    expect(r3.stderr).toMatch(/--restore: only with --from-archive/);
   });
 
   it('an invalid configuration is refused with the field and reason before anything starts', () => {
