@@ -9,6 +9,11 @@
  *   checkpoints/<20-digit tree size>-<ts>.json   one signed checkpoint (its checkpoints.jsonl line)
  *   keys/<keyId>.pem                             a checkpoint-signing public key
  *
+ * Storage classes: segments go to `segmentStorageClass` (S3 Glacier Deep Archive by default),
+ * checkpoints and keys to `checkpointStorageClass` (STANDARD). An object in an archive class must
+ * be restored before it can be read: `download` says which ones are not readable yet and, when
+ * asked, requests their restore (RestoreObject), so a second run some hours later reads them.
+ *
  * Each run lists what is already there and uploads only what is missing, so it is idempotent and
  * resumes after a crash or an outage (a PUT either creates the whole object or nothing). An
  * object that exists with a different size is never overwritten: the run stops with an error.
@@ -24,14 +29,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { checkpointLine, readCheckpointFile } from './checkpoint.js';
-import type { ArchiveConfig } from './config.js';
+import type { ArchiveConfig, S3StorageClass } from './config.js';
 import { auditDir, publicKeysDir } from './keys.js';
 import { CHECKPOINTS_FILE } from './paths.js';
 
 const SEGMENT_NAME_RE = /^(\d{20})\.seg$/;
 
 export interface ArchiveRun {
-  uploaded: { key: string; bytes: number }[];
+  uploaded: { key: string; bytes: number; storageClass: S3StorageClass }[];
   uploadedBytes: number;
   /** Objects found already archived. */
   present: number;
@@ -42,6 +47,43 @@ export interface ArchiveRun {
    */
   archivedThroughSeq: number;
 }
+
+/** How `download` asks for archived objects to be restored (S3 RestoreObject). */
+export interface RestoreOptions {
+  /** How long the restored copy stays readable. */
+  days: number;
+  /** Retrieval tier: Deep Archive takes up to 12 h (Standard) or 48 h (Bulk); Expedited is Glacier only. */
+  tier: 'Standard' | 'Bulk' | 'Expedited';
+}
+
+export type UnreadableState = 'not restored' | 'restore in progress' | 'restore requested';
+
+/** Objects `download` could not read because they sit in an archive tier; nothing was verified. */
+export class ArchiveNotRestoredError extends Error {
+  constructor(
+    readonly objects: { key: string; storageClass: string; state: UnreadableState }[],
+    readonly restore: RestoreOptions | undefined,
+  ) {
+    const count = (st: UnreadableState) => objects.filter((o) => o.state === st).length;
+    const parts = (['not restored', 'restore in progress', 'restore requested'] as const).filter((st) => count(st) > 0).map((st) => `${count(st)} ${st}`);
+    const first = objects.slice(0, 3).map((o) => `${o.key} (${o.storageClass})`).join(', ');
+    const next =
+      count('not restored') > 0
+        ? 'run again with --restore to request their restore, then once more when it has completed'
+        : `run again once the restore has completed (${restore?.tier === 'Bulk' ? 'up to 48 hours for Deep Archive' : 'up to 12 hours for Deep Archive'})`;
+    super(`${objects.length} archived object(s) are in an archive storage class and not readable yet (${parts.join(', ')}; ${first}${objects.length > 3 ? ', ...' : ''}): ${next}`);
+    this.name = 'ArchiveNotRestoredError';
+  }
+}
+
+/** An object as the archive lists it. */
+export interface ArchivedObject {
+  size: number;
+  storageClass: string;
+}
+
+/** Classes whose objects are read only after a restore (INTELLIGENT_TIERING's archive tiers show up as InvalidObjectState). */
+const RESTORE_CLASSES = new Set(['GLACIER', 'DEEP_ARCHIVE']);
 
 export interface ArchiverOptions {
   /** Extra S3 client settings (credentials, request handler); tests point it at a local server. */
@@ -80,6 +122,7 @@ export async function createS3Client(cfg: ArchiveConfig, extra: Partial<S3Client
 interface Candidate {
   key: string;
   contentType: string;
+  storageClass: S3StorageClass;
   size: () => number;
   load: () => Buffer;
 }
@@ -143,7 +186,7 @@ export class AuditArchiver {
     const journalDir = path.join(this.dataDir, 'journal');
     // Every segment but the last is sealed (read-only, never written again).
     for (const name of names.slice(0, -1)) {
-      out.push({ key: `${this.prefix}journal/${name}`, contentType: 'application/octet-stream', size: () => fs.statSync(path.join(journalDir, name)).size, load: () => fs.readFileSync(path.join(journalDir, name)) });
+      out.push({ key: `${this.prefix}journal/${name}`, contentType: 'application/octet-stream', storageClass: this.cfg.segmentStorageClass, size: () => fs.statSync(path.join(journalDir, name)).size, load: () => fs.readFileSync(path.join(journalDir, name)) });
     }
     const adir = auditDir(this.dataDir);
     for (const { checkpoint: c } of readCheckpointFile(path.join(adir, CHECKPOINTS_FILE)).checkpoints) {
@@ -151,6 +194,7 @@ export class AuditArchiver {
       out.push({
         key: `${this.prefix}checkpoints/${String(c.treeSize).padStart(20, '0')}-${c.timestamp}.json`,
         contentType: 'application/json',
+        storageClass: this.cfg.checkpointStorageClass,
         size: () => line.length,
         load: () => line,
       });
@@ -163,20 +207,20 @@ export class AuditArchiver {
     }
     for (const k of keys) {
       const file = path.join(publicKeysDir(this.dataDir), k);
-      out.push({ key: `${this.prefix}keys/${k}`, contentType: 'application/x-pem-file', size: () => fs.statSync(file).size, load: () => fs.readFileSync(file) });
+      out.push({ key: `${this.prefix}keys/${k}`, contentType: 'application/x-pem-file', storageClass: this.cfg.checkpointStorageClass, size: () => fs.statSync(file).size, load: () => fs.readFileSync(file) });
     }
     return out;
   }
 
-  /** Objects under the prefix: key -> size. */
-  async list(): Promise<Map<string, number>> {
+  /** Objects under the prefix: key -> size and storage class. */
+  async list(): Promise<Map<string, ArchivedObject>> {
     const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
     const s3 = await this.s3();
-    const out = new Map<string, number>();
+    const out = new Map<string, ArchivedObject>();
     let token: string | undefined;
     do {
       const r = await s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, ...(token !== undefined ? { ContinuationToken: token } : {}) }));
-      for (const o of r.Contents ?? []) if (o.Key !== undefined) out.set(o.Key, o.Size ?? 0);
+      for (const o of r.Contents ?? []) if (o.Key !== undefined) out.set(o.Key, { size: o.Size ?? 0, storageClass: o.StorageClass ?? 'STANDARD' });
       token = r.IsTruncated === true ? r.NextContinuationToken : undefined;
     } while (token !== undefined);
     return out;
@@ -195,8 +239,8 @@ export class AuditArchiver {
       const have = existing.get(c.key);
       if (have !== undefined) {
         const size = c.size();
-        if (have !== size) {
-          throw new Error(`archive conflict: s3://${this.bucket}/${c.key} exists with ${have} bytes, the local copy has ${size}; refusing to overwrite a WORM object`);
+        if (have.size !== size) {
+          throw new Error(`archive conflict: s3://${this.bucket}/${c.key} exists with ${have.size} bytes, the local copy has ${size}; refusing to overwrite a WORM object`);
         }
         run.present++;
         continue;
@@ -210,6 +254,7 @@ export class AuditArchiver {
           Body: body,
           ContentType: c.contentType,
           ContentLength: body.length,
+          StorageClass: c.storageClass,
           ContentMD5: createHash('md5').update(body).digest('base64'),
           ChecksumSHA256: sha.toString('base64'),
           ObjectLockMode: 'COMPLIANCE',
@@ -217,7 +262,7 @@ export class AuditArchiver {
           Metadata: { sha256: sha.toString('hex') },
         }),
       );
-      run.uploaded.push({ key: c.key, bytes: body.length });
+      run.uploaded.push({ key: c.key, bytes: body.length, storageClass: c.storageClass });
       run.uploadedBytes += body.length;
     }
     // only now, with every PUT acknowledged: a run that failed midway reports nothing
@@ -228,24 +273,63 @@ export class AuditArchiver {
   /**
    * Copies the archive into `target` laid out as a data directory (journal/, audit/), checking
    * each object against the SHA-256 recorded at upload. Returns what it found.
+   *
+   * Objects in an archive storage class (Deep Archive, Glacier) are readable only once restored.
+   * When any is not, nothing is returned: it throws ArchiveNotRestoredError naming them, after
+   * requesting their restore when `opts.restore` is given (objects already being restored are
+   * not asked again). Partial verification of an archive would prove nothing about the rest.
    */
-  async download(target: string): Promise<{ segments: number; checkpoints: number; keys: number; mismatches: string[] }> {
-    const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+  async download(target: string, opts: { restore?: RestoreOptions } = {}): Promise<{ segments: number; checkpoints: number; keys: number; mismatches: string[] }> {
+    const { GetObjectCommand, HeadObjectCommand, RestoreObjectCommand } = await import('@aws-sdk/client-s3');
     const s3 = await this.s3();
-    const objects = [...(await this.list()).keys()].sort();
+    const listed = await this.list();
+    const objects = [...listed.keys()].sort();
     const journalDir = path.join(target, 'journal');
     const adir = auditDir(target);
     fs.mkdirSync(journalDir, { recursive: true });
     fs.mkdirSync(publicKeysDir(target), { recursive: true });
     const lines: string[] = [];
     const result = { segments: 0, checkpoints: 0, keys: 0, mismatches: [] as string[] };
+    const unreadable: { key: string; storageClass: string; state: UnreadableState }[] = [];
+    /** For an object in an archive tier: whether a restored copy is readable now; when not, records why (and requests a restore when asked). */
+    const readable = async (key: string, storageClass: string): Promise<boolean> => {
+      const h = await s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const restore = h.Restore ?? '';
+      if (/ongoing-request="false"/.test(restore)) return true;
+      let state: UnreadableState = /ongoing-request="true"/.test(restore) ? 'restore in progress' : 'not restored';
+      if (state === 'not restored' && opts.restore !== undefined) {
+        const tiering = (h.StorageClass ?? storageClass) === 'INTELLIGENT_TIERING';
+        await s3.send(
+          new RestoreObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            // INTELLIGENT_TIERING's archive tiers restore into the object itself: no Days there
+            RestoreRequest: { ...(tiering ? {} : { Days: opts.restore.days }), GlacierJobParameters: { Tier: opts.restore.tier } },
+          }),
+        );
+        state = 'restore requested';
+      }
+      unreadable.push({ key, storageClass: h.StorageClass ?? storageClass, state });
+      return false;
+    };
     for (const key of objects) {
       const rel = key.slice(this.prefix.length);
       const m = /^(journal|checkpoints|keys)\/([^/]+)$/.exec(rel);
       if (m === null) continue;
-      const r = await s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      const body = Buffer.from(await r.Body!.transformToByteArray());
-      const recorded = r.Metadata?.sha256;
+      const storageClass = listed.get(key)!.storageClass;
+      if (RESTORE_CLASSES.has(storageClass) && !(await readable(key, storageClass))) continue;
+      if (unreadable.length > 0) continue; // nothing will be verified: only finding the rest that need a restore matters now
+      let body: Buffer;
+      let recorded: string | undefined;
+      try {
+        const r = await s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+        body = Buffer.from(await r.Body!.transformToByteArray());
+        recorded = r.Metadata?.sha256;
+      } catch (e) {
+        // e.g. INTELLIGENT_TIERING moved it to an archive tier; anything else is a real failure
+        if ((e as { name?: string }).name === 'InvalidObjectState' && !(await readable(key, storageClass))) continue;
+        throw e;
+      }
       if (recorded !== undefined && createHash('sha256').update(body).digest('hex') !== recorded) {
         result.mismatches.push(`${key}: content does not match the SHA-256 recorded at upload`);
       }
@@ -260,6 +344,7 @@ export class AuditArchiver {
         result.keys++;
       }
     }
+    if (unreadable.length > 0) throw new ArchiveNotRestoredError(unreadable, opts.restore);
     fs.writeFileSync(path.join(adir, CHECKPOINTS_FILE), lines.join(''));
     return result;
   }

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type NodeConfig } from '../ops/config.js';
-import { AuditArchiver } from './archive.js';
+import { ArchiveNotRestoredError, AuditArchiver, type RestoreOptions } from './archive.js';
 import { AUDIT_DEFAULTS, type AuditConfig } from './config.js';
 import { exportRecords, type ExportFormat } from './export.js';
 import { loadSigningKey, localPublicKeys, parsePublicKey, type PublicKeyInfo } from './keys.js';
@@ -37,6 +37,14 @@ function positiveInt(what: string) {
     if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${what} must be a positive integer`);
     return n;
   };
+}
+
+const RESTORE_TIERS: readonly RestoreOptions['tier'][] = ['Standard', 'Bulk', 'Expedited'];
+
+function restoreTier(v: string): RestoreOptions['tier'] {
+  const t = RESTORE_TIERS.find((x) => x.toLowerCase() === v.toLowerCase());
+  if (t === undefined) throw new InvalidArgumentError(`--restore-tier must be one of ${RESTORE_TIERS.join(', ')}`);
+  return t;
 }
 
 function collect(v: string, prev: string[] = []): string[] {
@@ -81,25 +89,36 @@ export function registerAuditCommands(program: Command, io: CliIo = processIo): 
 
   audit
     .command('verify')
-    .description('recompute the hash chain, the Merkle tree and every checkpoint signature; compare the database; exit 0 when intact, 1 otherwise')
+    .description('recompute the hash chain, the Merkle tree and every checkpoint signature; compare the database; exit 0 when intact, 1 otherwise (3: an archive not restored yet)')
     .option(...dataDirOpt)
     .option('-c, --config <file>', 'node configuration (for the archive settings)')
     .option('--public-key <file>', 'trust only this Ed25519 public key (PEM); repeatable', collect)
     .option('--no-db', 'do not compare the database even when one is configured')
     .option('--from-archive', 'verify the WORM archive (audit.archive in the configuration) instead of the local files')
+    .option('--restore', 'with --from-archive: request the restore of objects in Deep Archive / Glacier that are not readable yet (exit 3 until it completes)')
+    .option('--restore-days <days>', 'with --restore: how long restored copies stay readable', positiveInt('--restore-days'), 7)
+    .option('--restore-tier <tier>', `with --restore: retrieval tier, ${RESTORE_TIERS.join(' | ')}`, restoreTier, 'Standard' as RestoreOptions['tier'])
     .option('--json', 'print the full report as JSON')
-    .action(async (opts: DirOpts & { publicKey?: string[]; db: boolean; fromArchive?: boolean; json?: boolean }) => {
+    .action(async (opts: DirOpts & { publicKey?: string[]; db: boolean; fromArchive?: boolean; restore?: boolean; restoreDays: number; restoreTier: RestoreOptions['tier']; json?: boolean }) => {
       const node = resolveNode(opts, io);
       const publicKeys = readKeys(opts.publicKey);
       let dataDir = node.dataDir;
       let tmp: string | undefined;
       let downloaded: { segments: number; checkpoints: number; keys: number; mismatches: string[] } | undefined;
+      if (opts.restore === true && opts.fromArchive !== true) throw new InvalidArgumentError('--restore: only with --from-archive');
       if (opts.fromArchive === true) {
         if (node.audit.archive === undefined) throw new InvalidArgumentError('--from-archive: the configuration has no audit.archive section (pass --config)');
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-archive-verify-'));
         const archiver = new AuditArchiver(node.audit.archive, tmp);
         try {
-          downloaded = await archiver.download(tmp);
+          downloaded = await archiver.download(tmp, opts.restore === true ? { restore: { days: opts.restoreDays, tier: opts.restoreTier } } : {});
+        } catch (e) {
+          if (!(e instanceof ArchiveNotRestoredError)) throw e;
+          // not a verdict on the archive: it cannot be read yet
+          fs.rmSync(tmp, { recursive: true, force: true });
+          io.err(`${e.message}\n`);
+          io.setExitCode(3);
+          return;
         } finally {
           archiver.close();
         }
@@ -240,7 +259,7 @@ export function registerAuditCommands(program: Command, io: CliIo = processIo): 
       const archiver = new AuditArchiver(node.audit.archive, node.dataDir);
       try {
         const r = await archiver.runOnce();
-        for (const u of r.uploaded) io.out(`uploaded s3://${archiver.bucket}/${u.key} (${u.bytes} bytes)\n`);
+        for (const u of r.uploaded) io.out(`uploaded s3://${archiver.bucket}/${u.key} (${u.bytes} bytes, ${u.storageClass})\n`);
         io.out(`${r.uploaded.length} uploaded, ${r.present} already archived; retained until ${r.retainUntil} (COMPLIANCE)\n`);
         io.out(`journal archived through seq ${r.archivedThroughSeq}\n`);
       } finally {

@@ -4,6 +4,16 @@
  */
 import { z } from 'zod';
 
+/**
+ * S3 storage classes an archived object may be written in. GLACIER (Flexible Retrieval) and
+ * DEEP_ARCHIVE objects, and INTELLIGENT_TIERING ones that moved to its archive tiers, must be
+ * restored before they can be read (`bulwark audit verify --from-archive --restore`); the others
+ * read at once. Object Lock applies to every class.
+ */
+export const S3_STORAGE_CLASSES = ['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR', 'GLACIER', 'DEEP_ARCHIVE'] as const;
+export type S3StorageClass = (typeof S3_STORAGE_CLASSES)[number];
+const storageClass = z.enum(S3_STORAGE_CLASSES);
+
 export const archiveConfigSchema = z
   .object({
     /** S3-compatible endpoint; absent means AWS S3 itself (from region). */
@@ -17,6 +27,18 @@ export const archiveConfigSchema = z
     forcePathStyle: z.boolean().default(false),
     /** How often sealed segments and new checkpoints are uploaded. */
     intervalSeconds: z.number().int().min(5).max(86_400).default(300),
+    /**
+     * Storage class of the sealed journal segments: S3 Glacier Deep Archive by default (the
+     * requirements' backup tier: the bulk of the record, read only by an examination, after a
+     * restore of up to 48 hours). An S3-compatible server without archive tiers (MinIO) needs
+     * STANDARD here.
+     */
+    segmentStorageClass: storageClass.default('DEEP_ARCHIVE'),
+    /**
+     * Storage class of the signed checkpoints and public keys: small, and what an examiner reads
+     * first (the signed roots the restored segments must reproduce), so readable at once.
+     */
+    checkpointStorageClass: storageClass.default('STANDARD'),
   })
   .strict();
 

@@ -25,6 +25,7 @@
  * skipped, and its title says why.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -43,9 +44,12 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
+import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditArchiver, retainUntil } from '../../src/audit/archive.js';
-import type { ArchiveConfig } from '../../src/audit/config.js';
+import { ArchiveNotRestoredError, AuditArchiver, retainUntil } from '../../src/audit/archive.js';
+import { registerAuditCommands, type CliIo } from '../../src/audit/cli.js';
+import { verifyAudit } from '../../src/audit/verify.js';
+import { archiveConfigSchema, type ArchiveConfig } from '../../src/audit/config.js';
 import { Journal } from '../../src/engine/journal.js';
 import { tempDir } from '../helpers.js';
 import { readFrames, writeAuditedJournal, type WrittenJournal } from './helpers.js';
@@ -146,9 +150,16 @@ describe.skipIf(!motoAvailable)(`WORM archive against moto's S3 server (Object L
   let root: { dir: string; cleanup: () => void };
   let base: WrittenJournal;
 
-  function archiver(dataDir: string, prefix: string, bucket = LOCKED): AuditArchiver {
-    const cfg: ArchiveConfig = { endpoint: moto.endpoint, bucket, region: 'us-east-1', prefix, retentionYears: 6, forcePathStyle: true, intervalSeconds: 300 };
-    return new AuditArchiver(cfg, dataDir, { clientConfig: { credentials: CREDENTIALS }, now: () => NOW });
+  function archiveConfig(prefix: string, bucket = LOCKED, more: Partial<ArchiveConfig> = {}): ArchiveConfig {
+    return archiveConfigSchema.parse({ endpoint: moto.endpoint, bucket, prefix, forcePathStyle: true, ...more });
+  }
+
+  /**
+   * The archiver with segments in STANDARD, so that these tests can read back every version at
+   * once; the default class (Deep Archive) and its restores have a test of their own.
+   */
+  function archiver(dataDir: string, prefix: string, bucket = LOCKED, more: Partial<ArchiveConfig> = { segmentStorageClass: 'STANDARD' }): AuditArchiver {
+    return new AuditArchiver(archiveConfig(prefix, bucket, more), dataDir, { clientConfig: { credentials: CREDENTIALS }, now: () => NOW });
   }
 
   async function getObject(key: string, versionId?: string, bucket = LOCKED): Promise<Buffer> {
@@ -309,6 +320,85 @@ describe.skipIf(!motoAvailable)(`WORM archive against moto's S3 server (Object L
     expect((await getObject(key)).equals(segment)).toBe(true);
     expect((await getObject(key, put.VersionId)).toString()).toBe('not the segment');
     expect((await versionsOf(key)).versions.sort()).toEqual([put.VersionId, over.VersionId].sort());
+  });
+
+  it('segments go to Glacier Deep Archive by default: verifying from the archive names what is not restored, requests the restore when asked (exit 3 until done), and then verifies', async () => {
+    const prefix = 'deep';
+    const a = archiver(base.dataDir, prefix, LOCKED, {}); // the configuration's defaults
+    const run = await a.runOnce();
+    a.close();
+    const segKeys = run.uploaded.filter((u) => u.key.includes('/journal/')).map((u) => u.key).sort();
+    expect(segKeys.length).toBeGreaterThan(2);
+    for (const u of run.uploaded) {
+      const head = await s3.send(new HeadObjectCommand({ Bucket: LOCKED, Key: u.key }));
+      const want = u.key.includes('/journal/') ? 'DEEP_ARCHIVE' : 'STANDARD';
+      expect(u.storageClass, u.key).toBe(want);
+      // S3 leaves x-amz-storage-class out for STANDARD
+      expect(head.StorageClass ?? 'STANDARD', u.key).toBe(want);
+      expect(head.ObjectLockMode, u.key).toBe('COMPLIANCE');
+    }
+    // the server itself refuses to read a segment before a restore
+    expect(await s3Error(s3.send(new GetObjectCommand({ Bucket: LOCKED, Key: segKeys[0]! })))).toMatchObject({ name: 'InvalidObjectState', status: 403 });
+
+    // through the CLI, as an examiner would run it
+    const configFile = path.join(root.dir, 'deep.yaml');
+    fs.writeFileSync(configFile, `audit:\n  archive:\n    endpoint: ${moto.endpoint}\n    bucket: ${LOCKED}\n    prefix: ${prefix}\n    forcePathStyle: true\n`);
+    const keyFile = path.join(root.dir, 'deep-pinned.pem');
+    fs.writeFileSync(keyFile, base.publicPem);
+    const env = { ...process.env, BULWARK_DATA_DIR: path.join(root.dir, 'nowhere') };
+    const cli = async (...args: string[]) => {
+      const r = { out: '', err: '', code: 0 };
+      const io: CliIo = { out: (t) => (r.out += t), err: (t) => (r.err += t), setExitCode: (c) => (r.code = c), env };
+      const program = new Command().exitOverride();
+      registerAuditCommands(program, io);
+      // the SDK takes its credentials from the process environment, as in production
+      const saved = { ...process.env };
+      process.env.AWS_ACCESS_KEY_ID = CREDENTIALS.accessKeyId;
+      process.env.AWS_SECRET_ACCESS_KEY = CREDENTIALS.secretAccessKey;
+      try {
+        await program.parseAsync(['node', 'bulwark', 'audit', 'verify', '--from-archive', '-c', configFile, '--public-key', keyFile, ...args]);
+      } finally {
+        process.env = saved;
+      }
+      return r;
+    };
+    const restoreOf = async (key: string) => (await s3.send(new HeadObjectCommand({ Bucket: LOCKED, Key: key }))).Restore;
+
+    // 1. no restore asked: exit 3, no verdict, every segment named as not restored, nothing requested
+    const first = await cli();
+    expect(first.code).toBe(3);
+    expect(first.out).toBe('');
+    expect(first.err).toMatch(new RegExp(`${segKeys.length} archived object\\(s\\).*${segKeys.length} not restored.*--restore`));
+    for (const k of segKeys) expect(await restoreOf(k), k).toBeUndefined();
+
+    // the same through the API: which objects, in which state
+    const direct = archiver(path.join(root.dir, 'unused'), prefix, LOCKED, {});
+    const err = await direct.download(path.join(root.dir, 'deep-dl-1')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ArchiveNotRestoredError);
+    expect((err as ArchiveNotRestoredError).objects).toEqual(segKeys.map((key) => ({ key, storageClass: 'DEEP_ARCHIVE', state: 'not restored' })));
+
+    // 2. --restore: a RestoreObject per segment (Bulk, 2 days), still exit 3: on S3 it takes hours
+    const second = await cli('--restore', '--restore-days', '2', '--restore-tier', 'bulk');
+    expect(second.code).toBe(3);
+    expect(second.err).toMatch(new RegExp(`${segKeys.length} restore requested.*run again once the restore has completed \\(up to 48 hours`));
+    // moto completes a restore at once; S3 would say ongoing-request="true" for hours first
+    for (const k of segKeys) expect(await restoreOf(k), k).toMatch(/ongoing-request="false", expiry-date=/);
+
+    // 3. restored: the archive alone verifies, every sealed segment read back
+    const third = await cli('--json');
+    expect(third.code).toBe(0);
+    const report = JSON.parse(third.out) as Awaited<ReturnType<typeof verifyAudit>>;
+    expect(report.problems).toEqual([]);
+    const segs = readFrames(path.join(base.dataDir, 'journal'));
+    expect(report.journal.lastSeq).toBe(segs[segs.length - 1]!.firstSeq - 1);
+    expect(third.err).toMatch(new RegExp(`downloaded ${segKeys.length} segment\\(s\\)`));
+    const got = await direct.download(path.join(root.dir, 'deep-dl-2'));
+    direct.close();
+    expect(got.segments).toBe(segKeys.length);
+
+    // bad flags are named and change nothing
+    await expect(cli('--restore-tier', 'fastest')).rejects.toThrow(/--restore-tier must be one of Standard, Bulk, Expedited/);
+    await expect(cli('--restore-days', '0')).rejects.toThrow(/--restore-days must be a positive integer/);
   });
 
   it('into a bucket without Object Lock the run fails (the server refuses the locked PUT): nothing is uploaded or reported archived', async () => {

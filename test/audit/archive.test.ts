@@ -18,7 +18,7 @@ import S3rver from 's3rver';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditArchiver, retainUntil } from '../../src/audit/archive.js';
-import type { ArchiveConfig } from '../../src/audit/config.js';
+import { archiveConfigSchema, type ArchiveConfig } from '../../src/audit/config.js';
 import { registerAuditCommands, type CliIo } from '../../src/audit/cli.js';
 import { verifyAudit } from '../../src/audit/verify.js';
 import { Journal } from '../../src/engine/journal.js';
@@ -44,8 +44,9 @@ const seen: Seen[] = [];
 let failWhen: ((req: http.IncomingMessage) => boolean) | null = null;
 let base: WrittenJournal;
 
+/** As the node reads it: the schema's defaults for what is not given (storage classes among them). */
 function config(prefix: string): ArchiveConfig {
-  return { endpoint, bucket: 'audit', region: 'us-east-1', prefix, retentionYears: 6, forcePathStyle: true, intervalSeconds: 300 };
+  return archiveConfigSchema.parse({ endpoint, bucket: 'audit', prefix, forcePathStyle: true });
 }
 
 function archiver(dataDir: string, prefix: string): AuditArchiver {
@@ -126,6 +127,8 @@ describe('WORM archive (S3 Object Lock, COMPLIANCE)', () => {
     for (const p of puts) {
       expect(p.status).toBe(200);
       expect(p.headers['x-amz-object-lock-mode']).toBe('COMPLIANCE');
+      // segments to Glacier Deep Archive, checkpoints and keys readable at once (the defaults)
+      expect(p.headers['x-amz-storage-class'], p.url).toBe(p.url.includes('/journal/') ? 'DEEP_ARCHIVE' : 'STANDARD');
       expect(new Date(String(p.headers['x-amz-object-lock-retain-until-date'])).toISOString()).toBe('2032-11-28T12:00:00.000Z');
       const key = decodeURIComponent(new URL(p.url, endpoint).pathname.replace(/^\/audit\//, ''));
       const body = await getObject(key);

@@ -167,7 +167,8 @@ describe('configuration', () => {
 
   it('an archive section gets its defaults (6 years COMPLIANCE retention) and bad values are named', () => {
     const cfg = loadConfig({ env: {}, overrides: { audit: { archive: { bucket: 'worm-audit', endpoint: 'http://127.0.0.1:9000' } } } });
-    expect(cfg.audit.archive).toMatchObject({ bucket: 'worm-audit', retentionYears: 6, region: 'us-east-1', forcePathStyle: false, prefix: '' });
+    expect(cfg.audit.archive).toMatchObject({ bucket: 'worm-audit', retentionYears: 6, region: 'us-east-1', forcePathStyle: false, prefix: '', segmentStorageClass: 'DEEP_ARCHIVE', checkpointStorageClass: 'STANDARD' });
+    expect(() => loadConfig({ env: {}, overrides: { audit: { archive: { bucket: 'worm-audit', segmentStorageClass: 'GLACIER_DEEP' } } } })).toThrow(/audit\.archive\.segmentStorageClass.*DEEP_ARCHIVE/);
     expect(() => loadConfig({ env: {}, overrides: { audit: { archive: { bucket: 'Bad_Bucket' } } } })).toThrow(ConfigError);
     expect(() => loadConfig({ env: {}, overrides: { audit: { archive: { bucket: 'Bad_Bucket' } } } })).toThrow(/audit\.archive\.bucket/);
     expect(() => loadConfig({ env: {}, overrides: { audit: { checkpoint: { everyRecords: 0 } } } })).toThrow(/audit\.checkpoint\.everyRecords/);
