@@ -96,10 +96,18 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
     const journalOk = node.journal.error === undefined;
     const strategies: Record<string, string> = {};
     for (const [id, rt] of k.strategies) strategies[id] = rt.state;
-    const allVenues = Object.values(venues).every((v) => v.connected);
-    const status = !journalOk ? 'down' : node.isStopping ? 'stopping' : allVenues ? 'ok' : 'degraded';
+    const database = node.database?.status() ?? { status: 'disabled' as const };
+    const audit = node.audit?.status ?? { status: 'disabled' as const };
+    // Trading goes on through each of these (the journal is the record), so 200, but not 'ok':
+    // a monitor must see what is impaired without reading every component.
+    const degraded: string[] = [];
+    for (const [id, v] of Object.entries(venues)) if (!v.connected) degraded.push(`venue ${id} disconnected`);
+    if (database.status === 'down' || database.status === 'lagging') degraded.push(`database ${database.status}`);
+    if (audit.status === 'down' || audit.status === 'degraded') degraded.push(`audit ${audit.status}`);
+    const status = !journalOk ? 'down' : node.isStopping ? 'stopping' : degraded.length > 0 ? 'degraded' : 'ok';
     return reply.status(status === 'down' ? 503 : 200).send({
       status,
+      ...(degraded.length > 0 ? { degraded } : {}),
       nodeId: node.config.nodeId,
       environment: node.config.environment,
       uptimeSeconds: Math.round((Date.now() - node.startedAt) / 1000),
@@ -110,8 +118,8 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
         strategies,
         risk: { status: 'up', firmState: k.risk.stateOf('firm') },
         api: { status: 'up' },
-        database: node.database?.status() ?? { status: 'disabled' },
-        audit: node.audit?.status ?? { status: 'disabled' },
+        database,
+        audit,
       },
     });
   });

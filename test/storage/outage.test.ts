@@ -75,7 +75,12 @@ describeDrivers('database outage under trading', (kind) => {
     // --- the database goes down ---
     const endOutage = startOutage(t, node);
     await until('health reports the database down', () => node.database!.status().status === 'down');
-    const down = (await api.inject({ method: 'GET', url: '/health' })).json() as { components: { database: { status: string; error?: string } } };
+    const health = await api.inject({ method: 'GET', url: '/health' });
+    const down = health.json() as { status: string; degraded?: string[]; components: { database: { status: string; error?: string } } };
+    // trading goes on (200), but the node as a whole says what is impaired
+    expect(health.statusCode).toBe(200);
+    expect(down.status).toBe('degraded');
+    expect(down.degraded).toContain('database down');
     expect(down.components.database.status).toBe('down');
     expect(down.components.database.error).toBeTruthy();
     const durableAtOutage = node.journal.durableSeq;
@@ -92,6 +97,8 @@ describeDrivers('database outage under trading', (kind) => {
     const after = [await order(), await order()];
     await node.database!.whenProjected(node.journal.durableSeq);
     expect(node.database!.status().status).toBe('up');
+    const healed = (await api.inject({ method: 'GET', url: '/health' })).json() as { status: string; degraded?: string[] };
+    expect(healed.degraded ?? []).not.toContain('database down');
     const open = await api.inject({ method: 'GET', url: '/db/orders/open' });
     expect(open.statusCode).toBe(200);
 
