@@ -63,7 +63,7 @@ export function proofSource(dataDir: string, size: number): SubtreeSource {
   // that are read again from the journal.
   const store = new MemoryLevelStore();
   const frontier = new MerkleFrontier(0, [], (level, _i, h) => store.append(level, h), STORED_MIN_LEVEL);
-  if (size > 0) for (const e of Journal.read(journalDir, { toSeq: size, verify: true })) frontier.push(recordLeafHash(e.hash));
+  if (size > 0) for (const e of Journal.frames(journalDir, { toSeq: size, verify: true })) frontier.push(recordLeafHash(e.hash));
   if (frontier.size < size) throw new RangeError(`the journal holds ${frontier.size} records, fewer than ${size}`);
   return new TreeReader(store, new JournalLeafSource(journalDir), size);
 }

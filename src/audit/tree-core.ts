@@ -77,7 +77,7 @@ export class TreeCore {
     const reader = new TreeReader(store, new JournalLeafSource(o.journalDir), base);
     const frontier = MerkleFrontier.fromSource(base, reader, (level, index, hash) => TreeCore.sink(s, level, index, hash), STORED_MIN_LEVEL);
     if (base < o.lastSeq) {
-      for (const e of Journal.read(o.journalDir, { fromSeq: base + 1, toSeq: o.lastSeq, verify: false })) frontier.push(recordLeafHash(e.hash));
+      for (const e of Journal.frames(o.journalDir, { fromSeq: base + 1, toSeq: o.lastSeq, verify: false })) frontier.push(recordLeafHash(e.hash));
     }
     store.flushSync();
     return { store, frontier };

@@ -279,7 +279,7 @@ export class JournalLeafSource implements LeafSource {
   leaves(lo: number, hi: number): Buffer[] {
     const out: Buffer[] = [];
     if (hi <= lo) return out;
-    for (const e of Journal.read(this.journalDir, { fromSeq: lo + 1, toSeq: hi, verify: this.verify })) out.push(recordLeafHash(e.hash));
+    for (const e of Journal.frames(this.journalDir, { fromSeq: lo + 1, toSeq: hi, verify: this.verify })) out.push(recordLeafHash(e.hash));
     if (out.length !== hi - lo) throw new Error(`journal ${this.journalDir} holds ${out.length} of the records ${lo + 1}..${hi}`);
     return out;
   }

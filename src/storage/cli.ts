@@ -70,7 +70,7 @@ export function journalLastSeq(journalDir: string): { lastSeq: number; note?: st
   const firstSeq = Number(segments[segments.length - 1]!.slice(0, 20));
   let lastSeq = firstSeq - 1;
   try {
-    for (const e of Journal.read(journalDir, { fromSeq: firstSeq, verify: false })) lastSeq = e.seq;
+    for (const e of Journal.frames(journalDir, { fromSeq: firstSeq, verify: false })) lastSeq = e.seq;
   } catch (e) {
     return { lastSeq, note: `stopped at an unreadable record: ${(e as Error).message}` };
   }

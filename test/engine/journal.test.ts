@@ -7,6 +7,8 @@ import {
   HASH_BYTES,
   Journal,
   JournalCorruptError,
+  framePayload,
+  framePrevHash,
   JournalSequenceError,
   JournalWriteError,
   RECORD_PREFIX_BYTES,
@@ -131,6 +133,18 @@ describe('journal append and read', () => {
     expect(readAll(dir, { fromSeq: 600 })).toEqual([]);
 
     expect(verifyJournal(dir)).toEqual({ ok: true, lastSeq: 500 });
+
+    // frames: the same records, payloads left as bytes, from any seq, verified or not
+    for (const opts of [{}, { verify: false }, { fromSeq: 123, toSeq: 321 }, { fromSeq: 123, toSeq: 321, verify: false }]) {
+      const want = readAll(dir, opts);
+      const frames = [...Journal.frames(dir, opts)];
+      expect(frames.map((f) => [f.seq, f.ts, f.kind, f.hash.toString('hex')])).toEqual(want.map((e) => [e.seq, e.ts, e.kind, e.hash.toString('hex')]));
+      frames.forEach((f, i) => {
+        expect(framePayload(f)).toEqual(want[i]!.payload);
+        expect(framePrevHash(f).equals(f.seq === 1 ? Buffer.alloc(HASH_BYTES) : entries[f.seq - 2]!.hash)).toBe(true);
+        expect(f.segment.toString('utf8', f.payloadStart, f.end)).toBe(JSON.stringify(want[i]!.payload));
+      });
+    }
   });
 
   it('computes the record hash as SHA-256 of the body and chains it', async () => {
