@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
-import { Journal } from '../engine/journal.js';
+import { framePayload, framePrevHash, Journal } from '../engine/journal.js';
 import { HttpError, requireRole, type ApiContext } from '../api/http.js';
 import { actorIdOf, checkRangeOrder, orderIdsOf, parseRangeBound, recordView, seqNear, type AuditRecordView, type RangeBound } from './records.js';
 import { formatNanos } from '../core/time.js';
@@ -42,34 +42,70 @@ function typeMatcher(types: string[] | undefined): (t: string) => boolean {
   return (t) => exact.has(t) || prefixes.some((p) => t.startsWith(p));
 }
 
-/** Runs a query over the journal; yields to the event loop every few thousand records. */
+/**
+ * Byte strings a record's payload text must contain to possibly match (each group: at least one of
+ * its needles). The journal writes payloads with JSON.stringify, which renders a given string one
+ * way only, so a payload without the needle cannot match and is passed by unparsed; one with it
+ * is parsed and matched exactly. Necessary conditions only: a needle may also occur elsewhere.
+ */
+function prefilter(q: AuditQuery): Needle[][] {
+  const groups: Buffer[][] = [];
+  const json = (v: string): string => JSON.stringify(v);
+  // "<id>" somewhere; an order id also as the start of a cancel's clOrdId, "<id>-C<n>"
+  if (q.actor !== undefined) groups.push([Buffer.from(json(q.actor))]);
+  if (q.orderId !== undefined) groups.push([Buffer.from(json(q.orderId).slice(0, -1))]);
+  if (q.types !== undefined && q.types.length > 0) {
+    groups.push(q.types.map((t) => Buffer.from(t.endsWith('*') ? `"type":${json(t.slice(0, -1)).slice(0, -1)}` : `"type":${json(t)}`)));
+  }
+  return groups.map((g) => g.map((n) => new Needle(n)));
+}
+
+/**
+ * A needle searched forward through a segment: one indexOf finds its next occurrence, and every
+ * record before that one is passed by without a search of its own.
+ */
+class Needle {
+  private segment: Buffer | undefined;
+  /** Next occurrence in `segment` at or after the last position asked for; -1 when none is left. */
+  private at = -1;
+
+  constructor(private readonly bytes: Buffer) {}
+
+  /** Whether the needle occurs wholly within segment[from, to). */
+  within(segment: Buffer, from: number, to: number): boolean {
+    if (segment !== this.segment || (this.at !== -1 && this.at < from)) {
+      this.segment = segment;
+      this.at = segment.indexOf(this.bytes, from);
+    }
+    return this.at !== -1 && this.at + this.bytes.length <= to;
+  }
+}
+
+/**
+ * Runs a query over the journal; yields to the event loop every few thousand records. Reads frames,
+ * not parsed records: a payload is parsed only when its text can match (prefilter), so a search for
+ * a rare actor or order passes most records by at the cost of a byte search.
+ */
 export async function queryJournal(journalDir: string, q: AuditQuery): Promise<{ records: AuditRecordView[]; nextCursor: number | null; scanned: number }> {
   const records: AuditRecordView[] = [];
   const matchType = typeMatcher(q.types);
+  const groups = prefilter(q);
   let scanned = 0;
-  let prevHash: Buffer = Buffer.alloc(32);
   let lastSeen = q.fromSeq - 1;
   if (q.toSeq < q.fromSeq) return { records, nextCursor: null, scanned };
-  for (const e of Journal.read(journalDir, { fromSeq: Math.max(1, q.fromSeq - 1), toSeq: q.toSeq, verify: false })) {
-    if (e.seq < q.fromSeq) {
-      prevHash = e.hash;
-      continue;
-    }
+  for (const f of Journal.frames(journalDir, { fromSeq: q.fromSeq, toSeq: q.toSeq, verify: false })) {
     scanned++;
-    lastSeen = e.seq;
-    if (q.toTs !== undefined && e.ts > q.toTs) return { records, nextCursor: null, scanned };
-    const p = e.payload;
-    const match =
-      (q.fromTs === undefined || e.ts >= q.fromTs) &&
-      matchType(p.type) &&
-      (q.actor === undefined || actorIdOf(p) === q.actor) &&
-      (q.orderId === undefined || orderIdsOf(p).includes(q.orderId));
-    if (match) {
-      records.push(recordView(e, prevHash));
-      if (records.length >= q.limit) return { records, nextCursor: e.seq < q.toSeq ? e.seq : null, scanned };
+    lastSeen = f.seq;
+    if (q.toTs !== undefined && f.ts > q.toTs) return { records, nextCursor: null, scanned };
+    if ((q.fromTs === undefined || f.ts >= q.fromTs) && groups.every((g) => g.some((n) => n.within(f.segment, f.payloadStart, f.end)))) {
+      const p = framePayload(f);
+      if (p === undefined) throw new Error(`journal record ${f.seq}: payload is not a JSON object with a string "type"`);
+      if (matchType(p.type) && (q.actor === undefined || actorIdOf(p) === q.actor) && (q.orderId === undefined || orderIdsOf(p).includes(q.orderId))) {
+        records.push(recordView({ seq: f.seq, ts: f.ts, kind: f.kind, payload: p, hash: f.hash }, framePrevHash(f)));
+        if (records.length >= q.limit) return { records, nextCursor: f.seq < q.toSeq ? f.seq : null, scanned };
+      }
     }
-    prevHash = e.hash;
-    if (scanned >= SCAN_BUDGET) return { records, nextCursor: e.seq < q.toSeq ? e.seq : null, scanned };
+    if (scanned >= SCAN_BUDGET) return { records, nextCursor: f.seq < q.toSeq ? f.seq : null, scanned };
     if (scanned % YIELD_EVERY === 0) await nextTurn();
   }
   return { records, nextCursor: lastSeen < q.toSeq ? lastSeen : null, scanned };
