@@ -22,7 +22,12 @@ export interface DatabaseRoutesOptions {
 }
 
 const idParam = z.string().regex(/^[A-Za-z0-9._:-]{0,64}$/, 'must be at most 64 characters A-Z a-z 0-9 . _ : -');
-const limitParam = z.coerce.number().int().min(1).max(10_000);
+/** Digits only: "", "1e3", "0x10" and " 5" are refused, not coerced. */
+const limitParam = z
+  .string()
+  .regex(/^[1-9][0-9]{0,4}$/, 'must be an integer 1-10000')
+  .transform(Number)
+  .refine((n) => n <= 10_000, 'must be an integer 1-10000');
 const timeParam = z
   .string()
   .refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO-8601 time')

@@ -158,7 +158,11 @@ describeDrivers('dashboard queries', (kind) => {
     const unknown = await app.inject({ method: 'GET', url: '/db/orders/open?colour=red' });
     expect(unknown.statusCode).toBe(400);
     expect(unknown.json()).toMatchObject({ field: 'colour' });
-    expect((await app.inject({ method: 'GET', url: '/db/orders/open?limit=0' })).statusCode).toBe(400);
+    for (const limit of ['0', '', 'abc', '1e3', '0x10', '10001', '-5', '2.5']) {
+      const r = await app.inject({ method: 'GET', url: `/db/orders/open?limit=${encodeURIComponent(limit)}` });
+      expect(r.statusCode, limit).toBe(400);
+      expect(r.json(), limit).toMatchObject({ error: 'bad_request', field: 'limit', message: 'limit: must be an integer 1-10000' });
+    }
     await app.close();
 
     const none = Fastify();
