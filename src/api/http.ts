@@ -21,6 +21,17 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * An integer query parameter in [min, max], `dflt` when absent. Digits only: "", "1e3", "0x10",
+ * " 5" and "2.0" are refused with a 400 naming the field, not coerced by Number().
+ */
+export function intParam(value: string | undefined, field: string, dflt: number, min: number, max: number, message = `must be an integer ${min}-${max}`): number {
+  if (value === undefined) return dflt;
+  const n = /^(0|[1-9][0-9]{0,15})$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new HttpError(400, 'bad_request', `${field}: ${message}`, field);
+  return n;
+}
+
 /** Parses with zod; on failure throws a 400 naming the first offending field. */
 export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {

@@ -14,7 +14,7 @@ import { unrealizedPnl, averagePrice } from '../portfolio/portfolio.js';
 import { riskConfigSchema } from '../risk/config.js';
 import { hasRole } from './auth.js';
 import { instrumentSnap } from '../engine/snapshots/kernel-snapshot.js';
-import { actorOf, authenticate, HttpError, parseBody, requireRole, type ApiContext } from './http.js';
+import { actorOf, authenticate, HttpError, intParam, parseBody, requireRole, type ApiContext } from './http.js';
 
 export { actorOf, authenticate, HttpError, parseBody, requireRole, type ApiContext };
 import { registerKillRoutes } from './kill-routes.js';
@@ -167,8 +167,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
 
   app.get<{ Querystring: Record<string, string | undefined> }>('/orders', async (req) => {
     const q = req.query;
-    const limit = q.limit === undefined ? 500 : Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new HttpError(400, 'bad_request', 'limit: must be an integer 1-100000', 'limit');
+    const limit = intParam(q.limit, 'limit', 500, 1, 100_000);
     const src = q.status === 'open' ? k.oms.open.values() : k.oms.orders.values();
     const out = [];
     for (const o of src) {
@@ -224,8 +223,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
 
   app.get<{ Querystring: Record<string, string | undefined> }>('/fills', async (req) => {
     const q = req.query;
-    const limit = q.limit === undefined ? 500 : Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new HttpError(400, 'bad_request', 'limit: must be an integer 1-100000', 'limit');
+    const limit = intParam(q.limit, 'limit', 500, 1, 100_000);
     const out = [];
     const fills = k.oms.fills;
     for (let i = fills.length - 1; i >= 0 && out.length < limit; i--) {
@@ -302,8 +300,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   });
 
   app.get<{ Querystring: Record<string, string | undefined> }>('/alerts', async (req) => {
-    const limit = req.query.limit === undefined ? 200 : Number(req.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new HttpError(400, 'bad_request', 'limit: must be an integer 1-10000', 'limit');
+    const limit = intParam(req.query.limit, 'limit', 200, 1, 10_000);
     return k.risk.alerts.slice(-limit).reverse();
   });
 

@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { framePayload, framePrevHash, Journal } from '../engine/journal.js';
-import { HttpError, requireRole, type ApiContext } from '../api/http.js';
+import { HttpError, intParam, requireRole, type ApiContext } from '../api/http.js';
 import { actorIdOf, checkRangeOrder, orderIdsOf, parseRangeBound, recordView, seqNear, type AuditRecordView, type RangeBound } from './records.js';
 import { formatNanos } from '../core/time.js';
 import { recordLeafHash } from './merkle.js';
@@ -124,8 +124,7 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: ApiContext): void
     const q = req.query;
     const known = new Set(['from', 'to', 'type', 'actor', 'orderId', 'cursor', 'limit']);
     for (const k of Object.keys(q)) if (!known.has(k)) throw badRequest(k, 'is not a known parameter (from, to, type, actor, orderId, cursor, limit)');
-    const limit = q.limit === undefined ? 100 : Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw badRequest('limit', 'must be an integer 1-1000');
+    const limit = intParam(q.limit, 'limit', 100, 1, 1000);
     const durable = node.journal.durableSeq;
     const query: AuditQuery = { fromSeq: 1, toSeq: durable, limit };
     try {
@@ -148,8 +147,7 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: ApiContext): void
       throw badRequest(field, (e as Error).message.replace(/^(from|to): /, ''));
     }
     if (q.cursor !== undefined) {
-      const c = Number(q.cursor);
-      if (!Number.isSafeInteger(c) || c < 0) throw badRequest('cursor', 'must be the nextCursor of a previous page');
+      const c = intParam(q.cursor, 'cursor', 0, 0, Number.MAX_SAFE_INTEGER - 1, 'must be the nextCursor of a previous page');
       query.fromSeq = Math.max(query.fromSeq, c + 1);
     }
     if (q.type !== undefined) {

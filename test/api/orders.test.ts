@@ -36,6 +36,17 @@ describe('REST API', () => {
     expect(b.components.venues.SIMX.connected).toBe(true);
   });
 
+  it('list limits are digits in range: anything else is a 400 naming limit, not coerced', async () => {
+    for (const [url, max] of [['/orders', 100_000], ['/fills', 100_000], ['/alerts', 10_000]] as const) {
+      for (const limit of ['0', '', '1e3', '0x10', ' 5', '2.0', '-1', String(max + 1), 'all']) {
+        const r = await app.inject({ method: 'GET', url: `${url}?limit=${encodeURIComponent(limit)}` });
+        expect(r.statusCode, `${url} ${limit}`).toBe(400);
+        expect(r.json(), `${url} ${limit}`).toEqual({ error: 'bad_request', message: `limit: must be an integer 1-${max}`, field: 'limit' });
+      }
+      expect((await app.inject({ method: 'GET', url: `${url}?limit=${max}` })).statusCode).toBe(200);
+    }
+  });
+
   const cases: [string, unknown, string][] = [
     ['quantity as a number', { ...good, quantity: 5 }, 'quantity'],
     ['quantity with 9 decimals', { ...good, quantity: '1.000000001' }, 'quantity'],
