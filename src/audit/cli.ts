@@ -79,7 +79,12 @@ function readKeys(files: string[] | undefined): PublicKeyInfo[] {
     } catch (e) {
       throw new InvalidArgumentError(`--public-key ${f}: ${(e as Error).message}`);
     }
-    return parsePublicKey(pem, `--public-key ${f}`);
+    try {
+      return parsePublicKey(pem, `--public-key ${f}`);
+    } catch (e) {
+      // a bad argument (exit 2), not a failed verification (exit 1)
+      throw new InvalidArgumentError((e as Error).message);
+    }
   });
 }
 
@@ -206,7 +211,18 @@ export function registerAuditCommands(program: Command, io: CliIo = processIo): 
     .action(async (opts: DirOpts & { from?: string; to?: string; format: ExportFormat; bodies?: boolean; out?: string }) => {
       const { dataDir } = resolveNode(opts, io);
       requireDataDir(dataDir);
-      const file = opts.out !== undefined ? fs.createWriteStream(opts.out, { flags: 'wx' }) : undefined;
+      let file: fs.WriteStream | undefined;
+      if (opts.out !== undefined) {
+        // opened here, so that a path that cannot be written is a named argument error, not a stream crash
+        let fd: number;
+        try {
+          fd = fs.openSync(opts.out, 'wx');
+        } catch (e) {
+          const err = e as NodeJS.ErrnoException;
+          throw new InvalidArgumentError(`--out ${opts.out}: ${err.code === 'EEXIST' ? 'exists already (an export never overwrites a file)' : err.message}`);
+        }
+        file = fs.createWriteStream(opts.out, { fd });
+      }
       const sink =
         file ??
         (new (await import('node:stream')).Writable({
@@ -219,11 +235,15 @@ export function registerAuditCommands(program: Command, io: CliIo = processIo): 
       try {
         r = await exportRecords({ dataDir, format: opts.format, out: sink, withBodies: opts.bodies === true, ...(opts.from !== undefined ? { from: opts.from } : {}), ...(opts.to !== undefined ? { to: opts.to } : {}) });
       } catch (e) {
+        if (file !== undefined) {
+          // nothing half-written is left behind under the name asked for
+          await new Promise<void>((resolve) => file.end(() => resolve()));
+          fs.rmSync(opts.out!, { force: true });
+        }
         if (e instanceof RangeError) throw new InvalidArgumentError(e.message);
         throw e;
-      } finally {
-        if (file !== undefined) await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
       }
+      if (file !== undefined) await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
       io.err(r.records === 0 ? 'exported 0 records\n' : `exported ${r.records} record(s), seq ${r.firstSeq}..${r.lastSeq}\n`);
     });
 

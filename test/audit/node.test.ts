@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApi } from '../../src/api/server.js';
 import { UserDirectory } from '../../src/api/auth.js';
@@ -178,6 +178,20 @@ describe('a node that traded, then stopped', () => {
     const csv = await cli(['audit', 'export', '-d', t.dir, '--from', '1', '--to', '50', '--format', 'csv']);
     expect(csv.out.trimEnd().split('\r\n').length).toBe(51);
     await expect(cli(['audit', 'export', '-d', t.dir, '--from', '50', '--to', '1'])).rejects.toThrow(/--to: seq 1 is before the start of the range \(seq 50\)/);
+    // --out: written once, never overwritten; a path that cannot be written is named; a failed export leaves no file
+    const outFile = path.join(t.dir, 'export.jsonl');
+    const toFile = await cli(['audit', 'export', '-d', t.dir, '--from', '1', '--to', '5', '--out', outFile]);
+    expect(toFile.out).toBe('');
+    expect(fs.readFileSync(outFile, 'utf8').trimEnd().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([1, 2, 3, 4, 5]);
+    await expect(cli(['audit', 'export', '-d', t.dir, '--out', outFile])).rejects.toThrow(/--out .*export\.jsonl: exists already/);
+    await expect(cli(['audit', 'export', '-d', t.dir, '--out', path.join(t.dir, 'no', 'such', 'dir.jsonl')])).rejects.toThrow(/--out .*dir\.jsonl: ENOENT/);
+    const failed = path.join(t.dir, 'failed.jsonl');
+    await expect(cli(['audit', 'export', '-d', t.dir, '--from', '50', '--to', '1', '--out', failed])).rejects.toThrow(/--to/);
+    expect(fs.existsSync(failed)).toBe(false);
+    // a key file that is not a key is a bad argument, not a failed verification
+    const badKey = cli(['audit', 'verify', '-d', t.dir, '--public-key', outFile]);
+    await expect(badKey).rejects.toThrow(/--public-key .*: not an Ed25519 public key/);
+    await expect(badKey).rejects.toBeInstanceOf(InvalidArgumentError);
     const pk = await cli(['audit', 'pubkey', '-d', t.dir]);
     expect(pk.out).toBe(publicPem);
   });
