@@ -64,7 +64,8 @@ export async function openAuditDatabase(dataDir: string, env: NodeJS.ProcessEnv 
   const dbDir = path.resolve(dataDir, 'db');
   if ((url === undefined || url === '') && !fs.existsSync(dbDir)) return null;
   const { openSqlClient } = await import('../storage/sql-client.js');
-  const { databaseSettings, describeTarget } = await import('../storage/settings.js');
+  const { databaseSettings, describeTarget, isPostgresUrl, POSTGRES_URL_MESSAGE } = await import('../storage/settings.js');
+  if (url !== undefined && url !== '' && !isPostgresUrl(url)) throw new Error(`DATABASE_URL: ${POSTGRES_URL_MESSAGE}`);
   const settings = databaseSettings(url !== undefined && url !== '' ? { url, applicationName: 'bulwark-audit-verify' } : {}, dataDir);
   return { client: await openSqlClient(settings), target: describeTarget(settings) };
 }

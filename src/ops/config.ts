@@ -10,6 +10,7 @@ import { buildCalendars, buildInstrument, type InstrumentSpec } from '../core/in
 import type { KernelConfig } from '../engine/kernel-config.js';
 import { DEFAULT_RISK_CONFIG, riskConfigSchema } from '../risk/config.js';
 import { AUDIT_DEFAULTS, auditConfigSchema } from '../audit/config.js';
+import { isPostgresUrl, POSTGRES_URL_MESSAGE } from '../storage/settings.js';
 import { createStrategy } from '../strategies/registry.js';
 
 const dec = z.string().regex(/^-?\d{1,20}(\.\d{1,8})?$/, 'must be a decimal string with at most 8 decimals');
@@ -76,6 +77,11 @@ const strategySchema = z
   })
   .strict();
 
+/** A PostgreSQL connection URL (isPostgresUrl); the message names the variable it may come from. */
+function postgresUrl(envName: string) {
+  return z.string().refine(isPostgresUrl, `${POSTGRES_URL_MESSAGE} (set in the file or by ${envName})`);
+}
+
 export const nodeConfigSchema = z
   .object({
     environment: z.enum(['dev', 'staging', 'prod']).default('dev'),
@@ -124,9 +130,9 @@ export const nodeConfigSchema = z
       .object({
         enabled: z.boolean().default(true),
         /** PostgreSQL connection string; else env DATABASE_URL; else embedded PGlite in <dataDir>/db */
-        url: z.string().min(1).optional(),
+        url: postgresUrl('DATABASE_URL').optional(),
         /** read replica for dashboard queries; else env DATABASE_READ_URL; else the primary */
-        readUrl: z.string().min(1).optional(),
+        readUrl: postgresUrl('DATABASE_READ_URL').optional(),
         retentionYears: z.number().int().min(1).max(100).default(7),
         /** audit_log partitions older than this, and already in the WORM archive, are dropped daily */
         auditLogYears: z.number().int().min(1).max(100).default(2),

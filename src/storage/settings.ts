@@ -5,6 +5,23 @@
  */
 import { join, resolve } from 'node:path';
 
+/**
+ * Whether a connection string is a PostgreSQL URL (postgres:// or postgresql://; the host may be
+ * empty for a socket given as ?host=). Anything else would reach the driver and fail later as a
+ * misleading connection error ("getaddrinfo ENOTFOUND base" for "notaurl").
+ */
+export function isPostgresUrl(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'postgres:' || u.protocol === 'postgresql:';
+  } catch {
+    return false;
+  }
+}
+
+/** The error for a connection string that is not one (never repeating the value: it may hold a password). */
+export const POSTGRES_URL_MESSAGE = 'must be a postgres://user@host:port/database URL';
+
 export type DriverKind = 'pglite' | 'postgres';
 
 export interface DatabaseSettings {
