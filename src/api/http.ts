@@ -22,13 +22,19 @@ export class HttpError extends Error {
 }
 
 /**
- * An integer query parameter in [min, max], `dflt` when absent. Digits only: "", "1e3", "0x10",
- * " 5" and "2.0" are refused with a 400 naming the field, not coerced by Number().
+ * A query parameter's integer in [min, max], or undefined. Digits only: "", "1e3", "0x10", " 5"
+ * and "2.0" are not integers here, as Number() would take most of them to be.
  */
+export function parseIntParam(value: string, min: number, max: number): number | undefined {
+  const n = /^(0|[1-9][0-9]{0,15})$/.test(value) ? Number(value) : NaN;
+  return Number.isSafeInteger(n) && n >= min && n <= max ? n : undefined;
+}
+
+/** An integer query parameter in [min, max] (parseIntParam), `dflt` when absent; else a 400 naming the field. */
 export function intParam(value: string | undefined, field: string, dflt: number, min: number, max: number, message = `must be an integer ${min}-${max}`): number {
   if (value === undefined) return dflt;
-  const n = /^(0|[1-9][0-9]{0,15})$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new HttpError(400, 'bad_request', `${field}: ${message}`, field);
+  const n = parseIntParam(value, min, max);
+  if (n === undefined) throw new HttpError(400, 'bad_request', `${field}: ${message}`, field);
   return n;
 }
 

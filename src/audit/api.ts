@@ -49,15 +49,16 @@ function typeMatcher(types: string[] | undefined): (t: string) => boolean {
  * is parsed and matched exactly. Necessary conditions only: a needle may also occur elsewhere.
  */
 function prefilter(q: AuditQuery): Needle[][] {
-  const groups: Buffer[][] = [];
+  const groups: Needle[][] = [];
   const json = (v: string): string => JSON.stringify(v);
+  const needle = (text: string): Needle => new Needle(Buffer.from(text));
   // "<id>" somewhere; an order id also as the start of a cancel's clOrdId, "<id>-C<n>"
-  if (q.actor !== undefined) groups.push([Buffer.from(json(q.actor))]);
-  if (q.orderId !== undefined) groups.push([Buffer.from(json(q.orderId).slice(0, -1))]);
+  if (q.actor !== undefined) groups.push([needle(json(q.actor))]);
+  if (q.orderId !== undefined) groups.push([needle(json(q.orderId).slice(0, -1))]);
   if (q.types !== undefined && q.types.length > 0) {
-    groups.push(q.types.map((t) => Buffer.from(t.endsWith('*') ? `"type":${json(t.slice(0, -1)).slice(0, -1)}` : `"type":${json(t)}`)));
+    groups.push(q.types.map((t) => needle(t.endsWith('*') ? `"type":${json(t.slice(0, -1)).slice(0, -1)}` : `"type":${json(t)}`)));
   }
-  return groups.map((g) => g.map((n) => new Needle(n)));
+  return groups;
 }
 
 /**

@@ -60,13 +60,13 @@ export function canonicalJson(v: unknown): string {
 
 /** The database to compare with: DATABASE_URL, else the embedded PGlite under <dataDir>/db if present. */
 export async function openAuditDatabase(dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<{ client: SqlClient; target: string } | null> {
-  const url = env.DATABASE_URL;
+  const url = env.DATABASE_URL === '' ? undefined : env.DATABASE_URL;
   const dbDir = path.resolve(dataDir, 'db');
-  if ((url === undefined || url === '') && !fs.existsSync(dbDir)) return null;
+  if (url === undefined && !fs.existsSync(dbDir)) return null;
   const { openSqlClient } = await import('../storage/sql-client.js');
   const { databaseSettings, describeTarget, isPostgresUrl, POSTGRES_URL_MESSAGE } = await import('../storage/settings.js');
-  if (url !== undefined && url !== '' && !isPostgresUrl(url)) throw new Error(`DATABASE_URL: ${POSTGRES_URL_MESSAGE}`);
-  const settings = databaseSettings(url !== undefined && url !== '' ? { url, applicationName: 'bulwark-audit-verify' } : {}, dataDir);
+  if (url !== undefined && !isPostgresUrl(url)) throw new Error(`DATABASE_URL: ${POSTGRES_URL_MESSAGE}`);
+  const settings = databaseSettings(url !== undefined ? { url, applicationName: 'bulwark-audit-verify' } : {}, dataDir);
   return { client: await openSqlClient(settings), target: describeTarget(settings) };
 }
 

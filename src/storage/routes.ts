@@ -13,6 +13,7 @@
  */
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { z } from 'zod';
+import { parseIntParam } from '../api/http.js';
 import { DatabaseUnavailableError, type DbReader } from './database.js';
 import { currentPositions, openOrders, pnlSeries, todaysFills, todaysFillSummary, todaysOrders } from './queries.js';
 
@@ -22,12 +23,11 @@ export interface DatabaseRoutesOptions {
 }
 
 const idParam = z.string().regex(/^[A-Za-z0-9._:-]{0,64}$/, 'must be at most 64 characters A-Z a-z 0-9 . _ : -');
-/** Digits only: "", "1e3", "0x10" and " 5" are refused, not coerced. */
+/** The API's integer rule (parseIntParam): "", "1e3", "0x10" and " 5" are refused, not coerced. */
 const limitParam = z
   .string()
-  .regex(/^[1-9][0-9]{0,4}$/, 'must be an integer 1-10000')
-  .transform(Number)
-  .refine((n) => n <= 10_000, 'must be an integer 1-10000');
+  .refine((v) => parseIntParam(v, 1, 10_000) !== undefined, 'must be an integer 1-10000')
+  .transform(Number);
 const timeParam = z
   .string()
   .refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO-8601 time')
