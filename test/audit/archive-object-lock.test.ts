@@ -44,15 +44,13 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
-import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArchiveNotRestoredError, AuditArchiver, retainUntil } from '../../src/audit/archive.js';
-import { registerAuditCommands, type CliIo } from '../../src/audit/cli.js';
 import { verifyAudit } from '../../src/audit/verify.js';
 import { archiveConfigSchema, type ArchiveConfig } from '../../src/audit/config.js';
 import { Journal } from '../../src/engine/journal.js';
 import { tempDir } from '../helpers.js';
-import { readFrames, writeAuditedJournal, type WrittenJournal } from './helpers.js';
+import { readFrames, runAuditCli, writeAuditedJournal, type WrittenJournal } from './helpers.js';
 
 const MOTO = 'moto_server';
 /** Absent (not on PATH, or its Python lacks moto): the suite is skipped, saying so. */
@@ -346,22 +344,8 @@ describe.skipIf(!motoAvailable)(`WORM archive against moto's S3 server (Object L
     const keyFile = path.join(root.dir, 'deep-pinned.pem');
     fs.writeFileSync(keyFile, base.publicPem);
     const env = { ...process.env, BULWARK_DATA_DIR: path.join(root.dir, 'nowhere') };
-    const cli = async (...args: string[]) => {
-      const r = { out: '', err: '', code: 0 };
-      const io: CliIo = { out: (t) => (r.out += t), err: (t) => (r.err += t), setExitCode: (c) => (r.code = c), env };
-      const program = new Command().exitOverride();
-      registerAuditCommands(program, io);
-      // the SDK takes its credentials from the process environment, as in production
-      const saved = { ...process.env };
-      process.env.AWS_ACCESS_KEY_ID = CREDENTIALS.accessKeyId;
-      process.env.AWS_SECRET_ACCESS_KEY = CREDENTIALS.secretAccessKey;
-      try {
-        await program.parseAsync(['node', 'bulwark', 'audit', 'verify', '--from-archive', '-c', configFile, '--public-key', keyFile, ...args]);
-      } finally {
-        process.env = saved;
-      }
-      return r;
-    };
+    const cli = (...args: string[]) =>
+      runAuditCli(['audit', 'verify', '--from-archive', '-c', configFile, '--public-key', keyFile, ...args], env, { AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey });
     const restoreOf = async (key: string) => (await s3.send(new HeadObjectCommand({ Bucket: LOCKED, Key: key }))).Restore;
 
     // 1. no restore asked: exit 3, no verdict, every segment named as not restored, nothing requested

@@ -19,12 +19,10 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } fr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditArchiver, retainUntil } from '../../src/audit/archive.js';
 import { archiveConfigSchema, type ArchiveConfig } from '../../src/audit/config.js';
-import { registerAuditCommands, type CliIo } from '../../src/audit/cli.js';
 import { verifyAudit } from '../../src/audit/verify.js';
 import { Journal } from '../../src/engine/journal.js';
-import { Command } from 'commander';
 import { tempDir } from '../helpers.js';
-import { readFrames, writeAuditedJournal, type WrittenJournal } from './helpers.js';
+import { readFrames, runAuditCli, writeAuditedJournal, type WrittenJournal } from './helpers.js';
 
 interface Seen {
   method: string;
@@ -205,17 +203,6 @@ describe('WORM archive (S3 Object Lock, COMPLIANCE)', () => {
 });
 
 describe('verifying from the archive', () => {
-  async function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ out: string; err: string; code: number }> {
-    let out = '';
-    let err = '';
-    let code = 0;
-    const io: CliIo = { out: (s) => (out += s), err: (s) => (err += s), setExitCode: (c) => (code = c), env };
-    const program = new Command().exitOverride();
-    registerAuditCommands(program, io);
-    await program.parseAsync(['node', 'bulwark', ...args]);
-    return { out, err, code };
-  }
-
   function configFile(prefix: string): string {
     const file = path.join(root.dir, `config-${prefix.replace(/\W/g, '_')}.yaml`);
     fs.writeFileSync(file, `audit:\n  archive:\n    endpoint: ${endpoint}\n    bucket: audit\n    prefix: ${prefix}\n    forcePathStyle: true\n`);
@@ -223,13 +210,14 @@ describe('verifying from the archive', () => {
   }
 
   it('the archive alone verifies: chain, tree, signed checkpoints (bulwark audit verify --from-archive)', async () => {
-    const saved = { ...process.env };
-    process.env.AWS_ACCESS_KEY_ID = CREDENTIALS.accessKeyId;
-    process.env.AWS_SECRET_ACCESS_KEY = CREDENTIALS.secretAccessKey;
-    try {
+    {
       const keyFile = path.join(root.dir, 'pinned.pem');
       fs.writeFileSync(keyFile, base.publicPem);
-      const r = await runCli(['audit', 'verify', '--from-archive', '-c', configFile('firm/node-1'), '--public-key', keyFile, '--json'], { ...process.env, BULWARK_DATA_DIR: path.join(root.dir, 'nowhere') });
+      const r = await runAuditCli(
+        ['audit', 'verify', '--from-archive', '-c', configFile('firm/node-1'), '--public-key', keyFile, '--json'],
+        { ...process.env, BULWARK_DATA_DIR: path.join(root.dir, 'nowhere') },
+        { AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey },
+      );
       const report = JSON.parse(r.out) as Awaited<ReturnType<typeof verifyAudit>>;
       expect(report.problems).toEqual([]);
       expect(r.code).toBe(0);
@@ -240,8 +228,6 @@ describe('verifying from the archive', () => {
       const beyond = fs.readFileSync(path.join(base.dataDir, 'audit', 'checkpoints.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { treeSize: number }).treeSize).filter((n) => n > report.journal.lastSeq);
       expect(report.checkpoints.uncheckable).toBe(beyond.length);
       expect(report.checkpoints.verified + report.checkpoints.uncheckable).toBe(report.checkpoints.total);
-    } finally {
-      process.env = saved;
     }
   });
 

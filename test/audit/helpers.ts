@@ -12,6 +12,28 @@ import { Journal, type JournalKind, type JournalPayload } from '../../src/engine
 import { AuditTrail, type AuditHost } from '../../src/audit/trail.js';
 import type { AuditConfig } from '../../src/audit/config.js';
 import type { AuditArchiver } from '../../src/audit/archive.js';
+import { Command } from 'commander';
+import { registerAuditCommands, type CliIo } from '../../src/audit/cli.js';
+
+/**
+ * `bulwark <args>` with the audit commands, run in this process with its output captured. `env`
+ * is what the commands see as their environment; `processEnv` is set in process.env for the run
+ * only (the AWS SDK reads its credentials there, as in production). An argument error rejects.
+ */
+export async function runAuditCli(args: string[], env: NodeJS.ProcessEnv = {}, processEnv: Record<string, string> = {}): Promise<{ out: string; err: string; code: number }> {
+  const r = { out: '', err: '', code: 0 };
+  const io: CliIo = { out: (s) => (r.out += s), err: (s) => (r.err += s), setExitCode: (c) => (r.code = c), env };
+  const program = new Command().exitOverride();
+  registerAuditCommands(program, io);
+  const saved = { ...process.env };
+  Object.assign(process.env, processEnv);
+  try {
+    await program.parseAsync(['node', 'bulwark', ...args]);
+  } finally {
+    process.env = saved;
+  }
+  return r;
+}
 
 export const ACTORS = [
   { id: 'dev-trader', role: 'trader', channel: 'api', address: '10.0.0.7' },

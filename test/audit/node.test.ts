@@ -7,11 +7,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { InvalidArgumentError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApi } from '../../src/api/server.js';
 import { UserDirectory } from '../../src/api/auth.js';
-import { registerAuditCommands, type CliIo } from '../../src/audit/cli.js';
 import { checkInclusionDoc, type InclusionProofDoc } from '../../src/audit/prove.js';
 import { parsePublicKey } from '../../src/audit/keys.js';
 import { verifyAudit, type AuditReport } from '../../src/audit/verify.js';
@@ -19,20 +18,12 @@ import { Journal, type JournalEntry } from '../../src/engine/journal.js';
 import { BulwarkNode } from '../../src/engine/node.js';
 import type { AuditRecordView } from '../../src/audit/records.js';
 import { nodeConfig, tempDir } from '../helpers.js';
+import { runAuditCli } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TRADE_MS = 8000;
 
-async function cli(args: string[]): Promise<{ out: string; err: string; code: number }> {
-  let out = '';
-  let err = '';
-  let code = 0;
-  const io: CliIo = { out: (s) => (out += s), err: (s) => (err += s), setExitCode: (c) => (code = c), env: {} };
-  const program = new Command().exitOverride();
-  registerAuditCommands(program, io);
-  await program.parseAsync(['node', 'bulwark', ...args]);
-  return { out, err, code };
-}
+const cli = (args: string[]) => runAuditCli(args);
 
 const t = tempDir('bulwark-audit-node-');
 const journalDir = path.join(t.dir, 'journal');
