@@ -76,6 +76,16 @@ const FATAL_RETRY_MS = 30_000;
 const MAINTENANCE_MS = 3_600_000;
 const AUDIT_PRUNE_MS = 86_400_000;
 const PUBLISH_MS = 250;
+/**
+ * While a batch is in flight, building the next one yields to the event loop this often, so the
+ * database's reply to each statement of the in-flight transaction (a dozen: BEGIN, the COPYs, the
+ * upserts, the advance, COMMIT) is read and the next statement sent within this long. Yielding
+ * every 256 records (about 3 ms of building) left the backend idle a third of the time, waiting
+ * on the worker between statements (2026-11-29, PostgreSQL catch-up on the 2-vCPU VM, three
+ * rounds each: 7,900-9,500 orders/s against 8,900-10,000 with a yield every 8 records, and
+ * 9,400-9,900 with this rule, which holds the same pace whatever the machine's speed).
+ */
+const YIELD_EVERY_MS = 0.1;
 
 export class Projector {
   private db: SqlClient | undefined;
@@ -249,7 +259,7 @@ export class Projector {
       inFlight = this.commit(batch, encoded);
       inFlight.catch(() => {}); // awaited below; this only marks it handled meanwhile
     };
-    let sinceYield = 0;
+    let lastYield = performance.now();
     for (let e = records.next(); !e.done; e = records.next()) {
       builder.addText(e.value);
       if (builder.size >= batchSize) {
@@ -257,9 +267,10 @@ export class Projector {
         await submit(batch);
         if (this.aborted) break;
         builder = new BatchBuilder(this.state!, batch.toSeq + 1, batch.lastHashHex);
-      } else if (inFlight !== undefined && ++sinceYield >= 256) {
-        sinceYield = 0;
+        lastYield = performance.now();
+      } else if (inFlight !== undefined && performance.now() - lastYield >= YIELD_EVERY_MS) {
         await new Promise((r) => setImmediate(r)); // let the in-flight batch's replies in
+        lastYield = performance.now();
       }
     }
     if (!this.aborted && builder.size > 0) await submit(builder.finish());
