@@ -17,7 +17,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { framePayload, framePrevHash, Journal } from '../engine/journal.js';
 import { HttpError, intParam, requireRole, type ApiContext } from '../api/http.js';
-import { actorIdOf, checkRangeOrder, orderIdsOf, parseRangeBound, recordView, seqNear, type AuditRecordView, type RangeBound } from './records.js';
+import { actorIdOf, checkRangeOrder, Needle, orderIdsOf, parseRangeBound, recordView, seqNear, type AuditRecordView, type RangeBound } from './records.js';
 import { formatNanos } from '../core/time.js';
 import { recordLeafHash } from './merkle.js';
 
@@ -59,27 +59,6 @@ function prefilter(q: AuditQuery): Needle[][] {
     groups.push(q.types.map((t) => needle(t.endsWith('*') ? `"type":${json(t.slice(0, -1)).slice(0, -1)}` : `"type":${json(t)}`)));
   }
   return groups;
-}
-
-/**
- * A needle searched forward through a segment: one indexOf finds its next occurrence, and every
- * record before that one is passed by without a search of its own.
- */
-class Needle {
-  private segment: Buffer | undefined;
-  /** Next occurrence in `segment` at or after the last position asked for; -1 when none is left. */
-  private at = -1;
-
-  constructor(private readonly bytes: Buffer) {}
-
-  /** Whether the needle occurs wholly within segment[from, to). */
-  within(segment: Buffer, from: number, to: number): boolean {
-    if (segment !== this.segment || (this.at !== -1 && this.at < from)) {
-      this.segment = segment;
-      this.at = segment.indexOf(this.bytes, from);
-    }
-    return this.at !== -1 && this.at + this.bytes.length <= to;
-  }
 }
 
 /**

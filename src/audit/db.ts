@@ -120,9 +120,14 @@ export class AuditLogComparer {
     this.problems.push({ seq, message });
   }
 
+  /** Whether audit_log's range holds `seq`: check() compares nothing outside it. */
+  covers(seq: number): boolean {
+    return this.minSeq !== null && seq >= this.minSeq && seq <= this.maxSeq!;
+  }
+
   /** Compares the row for `e` (prevHash: the hash of e.seq - 1, zeros for seq 1). */
   async check(e: JournalEntry, prevHash: Buffer): Promise<void> {
-    if (this.minSeq === null || e.seq < this.minSeq || e.seq > this.maxSeq!) return;
+    if (!this.covers(e.seq)) return;
     if (this.at >= this.rows.length) await this.fill();
     const row = this.rows[this.at];
     const rowSeq = row === undefined ? Infinity : Number(row.seq);

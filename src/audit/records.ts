@@ -215,3 +215,24 @@ export function parseRangeBound(s: string, what: string): RangeBound {
   }
   throw new RangeError(`${what}: "${s}" is neither a sequence number (1, 2, ...) nor an ISO-8601 time (2026-11-28T09:30:00Z) nor epoch nanoseconds ("<digits>ns")`);
 }
+
+/**
+ * A needle searched forward through a segment: one indexOf finds its next occurrence, and every
+ * record before that one is passed by without a search of its own.
+ */
+export class Needle {
+  private segment: Buffer | undefined;
+  /** Next occurrence in `segment` at or after the last position asked for; -1 when none is left. */
+  private at = -1;
+
+  constructor(private readonly bytes: Buffer) {}
+
+  /** Whether the needle occurs wholly within segment[from, to). */
+  within(segment: Buffer, from: number, to: number): boolean {
+    if (segment !== this.segment || (this.at !== -1 && this.at < from)) {
+      this.segment = segment;
+      this.at = segment.indexOf(this.bytes, from);
+    }
+    return this.at !== -1 && this.at + this.bytes.length <= to;
+  }
+}

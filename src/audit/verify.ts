@@ -19,15 +19,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Journal, verifyJournal } from '../engine/journal.js';
+import { framePayload, Journal, verifyJournal, type JournalKind, type JournalPayload, type JournalVerification } from '../engine/journal.js';
 import { CHECKPOINT_NOTE_EVENT, checkpointSignatureValid, parseCheckpoint, readCheckpointFile, type Checkpoint } from './checkpoint.js';
 import { AuditLogComparer, openAuditDatabase } from './db.js';
 import { auditDir, localPublicKeys, parsePublicKey, type PublicKeyInfo } from './keys.js';
 import { MerkleFrontier, recordLeafHash, rootAt } from './merkle.js';
 import { CHECKPOINTS_FILE, TREE_DIR } from './paths.js';
-import { listSegments } from './records.js';
+import { listSegments, Needle, type SegmentInfo } from './records.js';
 import { JournalLeafSource, MemoryLevelStore, STORED_MIN_LEVEL, TreeReader } from './tree-store.js';
 import type { SqlSession } from '../storage/sql-client.js';
+import { spawnWorker } from '../storage/worker-spawn.js';
 
 export type ProblemArea = 'journal' | 'checkpoint' | 'database' | 'keys';
 
@@ -74,7 +75,15 @@ export interface VerifyOptions {
   env?: NodeJS.ProcessEnv;
   /** The data dir is a copy of the WORM archive: it ends at a sealed segment. */
   fromArchive?: boolean;
+  /**
+   * Check the chain (verifyJournal) on a worker thread while this one reads the records for the
+   * tree and the notes. Default: when the journal holds at least CHAIN_THREAD_MIN_BYTES.
+   */
+  chainOnThread?: boolean;
 }
+
+/** Below this much journal, starting a thread costs more than the overlap saves. */
+export const CHAIN_THREAD_MIN_BYTES = 8 * 1024 * 1024;
 
 const MAX_PROBLEMS = 100;
 
@@ -99,6 +108,136 @@ function readLevelFile(dir: string, level: number): Buffer {
     return fs.readFileSync(path.join(dir, `L${String(level).padStart(2, '0')}.bin`));
   } catch {
     return Buffer.alloc(0);
+  }
+}
+
+function journalBytes(journalDir: string, segments: SegmentInfo[]): number {
+  let n = 0;
+  for (const s of segments) {
+    try {
+      n += fs.statSync(path.join(journalDir, s.name)).size;
+    } catch {
+      // gone meanwhile: verifyJournal will say so
+    }
+  }
+  return n;
+}
+
+/**
+ * verifyJournal on a worker thread of its own (src/audit/verify-worker.ts). Rejects if the thread
+ * cannot start or fails; the caller then runs it here.
+ */
+function verifyJournalOnThread(journalDir: string): Promise<JournalVerification> {
+  // Started synchronously (spawnWorker imported statically): the pass that runs beside it does
+  // not yield, and a dynamic import here would not resolve before the pass had ended.
+  return new Promise<JournalVerification>((resolve, reject) => {
+    const w = spawnWorker(new URL('./verify-worker.js', import.meta.url), import.meta.url, { name: 'bulwark-audit-verify', workerData: { journalDir } });
+    w.once('message', (r: JournalVerification) => {
+      resolve(r);
+      void w.terminate();
+    });
+    w.once('error', reject);
+    w.once('exit', (code) => reject(new Error(`the chain-checking thread exited (code ${code})`)));
+  });
+}
+
+/**
+ * Which payloads may be a system.note, without parsing them. JSON spells the string "system.note"
+ * either with those bytes or with an escape (`\u002e`, `\u0073`, ...), and every escape starts with
+ * a backslash: a payload holding neither cannot parse to { "type": "system.note" }, whatever JSON
+ * the file holds, so none is missed. The node's own payloads (JSON.stringify) carry a backslash
+ * only in strings that need one, which few records have.
+ */
+export class NoteFilter {
+  private readonly text = new Needle(Buffer.from('system.note'));
+  private readonly escape = new Needle(Buffer.from('\\'));
+
+  /** Payload bytes segment[from, to) of frames asked for in order. */
+  mayHold(segment: Buffer, from: number, to: number): boolean {
+    return this.text.within(segment, from, to) || this.escape.within(segment, from, to);
+  }
+}
+
+/** What one pass over the records found, applied to the report only if the pass is kept. */
+interface RecordsPass {
+  store: MemoryLevelStore;
+  frontier: MerkleFrontier;
+  /** Roots at the tree sizes of the checkpoints on file, taken as the pass reached them. */
+  rootsAt: Map<number, string>;
+  journaled: { seq: number; cp: Checkpoint }[];
+  journalKeys: Map<string, PublicKeyInfo>;
+  repairs: { seq: number; detail: Record<string, unknown> }[];
+  problems: AuditProblem[];
+  warnings: string[];
+  lastHash: Buffer | null;
+  /** Reading stopped with this error after frontier.size records. */
+  failure?: string;
+}
+
+/**
+ * Reads records 1..toSeq (to the end when undefined): each one's leaf into the tree, the notes
+ * that bear on the verdict, and, with a comparer, each audit_log row against its record.
+ * Payloads are parsed only where something is read from them: the notes (checkpoints, keys,
+ * repairs; NoteFilter) and the records the database is compared on. verifyJournal checks that
+ * every payload is a JSON object with a string "type".
+ */
+async function recordsPass(journalDir: string, toSeq: number | undefined, verify: boolean, fileSizes: Set<number>, db: AuditLogComparer | null): Promise<RecordsPass> {
+  const store = new MemoryLevelStore();
+  const pass: RecordsPass = {
+    store,
+    frontier: new MerkleFrontier(0, [], (level, _index, hash) => store.append(level, hash), STORED_MIN_LEVEL),
+    rootsAt: new Map(),
+    journaled: [],
+    journalKeys: new Map(),
+    repairs: [],
+    problems: [],
+    warnings: [],
+    lastHash: null,
+  };
+  if (toSeq !== undefined && toSeq < 1) return pass;
+  const { frontier } = pass;
+  const notes = new NoteFilter();
+  let prevHash: Buffer = Buffer.alloc(32);
+  try {
+    // Unverified, each record's hash comes from its successor's prevHash (verifyJournal checks
+    // them equal to SHA-256 of the body); past damage that successor is not trustworthy.
+    for (const f of Journal.frames(journalDir, { ...(toSeq !== undefined ? { toSeq } : {}), verify })) {
+      frontier.push(recordLeafHash(f.hash));
+      if (fileSizes.has(frontier.size)) pass.rootsAt.set(frontier.size, frontier.root().toString('hex'));
+      const compare = db !== null && db.covers(f.seq);
+      if (compare || notes.mayHold(f.segment, f.payloadStart, f.end)) {
+        const p = framePayload(f);
+        if (p === undefined) throw new Error(`journal record ${f.seq}: payload is not a JSON object with a string "type"`);
+        if (p.type === 'system.note') noteSeen(pass, f.seq, f.kind, p);
+        if (compare) await db.check({ seq: f.seq, ts: f.ts, kind: f.kind, payload: p, hash: f.hash }, prevHash);
+      }
+      prevHash = f.hash;
+      pass.lastHash = f.hash;
+    }
+  } catch (e) {
+    pass.failure = (e as Error).message;
+  }
+  return pass;
+}
+
+function noteSeen(pass: RecordsPass, seq: number, kind: JournalKind, p: JournalPayload): void {
+  const detail = (p.detail ?? {}) as Record<string, unknown>;
+  if (p.event === CHECKPOINT_NOTE_EVENT) {
+    const c = parseCheckpoint(detail);
+    if (typeof c === 'string') pass.problems.push({ area: 'checkpoint', seq, message: `seq ${seq} is an audit.checkpoint note that is not a valid checkpoint: ${c}` });
+    else if (c.treeSize >= seq) pass.problems.push({ area: 'checkpoint', seq, message: `seq ${seq} journals a checkpoint of ${c.treeSize} records, which cannot include itself` });
+    else pass.journaled.push({ seq, cp: c });
+  } else if (p.event === 'audit.key' && kind === 'input' && typeof detail.publicKey === 'string') {
+    try {
+      const k = parsePublicKey(detail.publicKey, `seq ${seq}`);
+      pass.journalKeys.set(k.keyId, k);
+    } catch (err) {
+      pass.warnings.push((err as Error).message);
+    }
+  } else if (p.event === 'journal.repaired' && kind === 'input') {
+    pass.repairs.push({ seq, detail });
+  } else if (p.event === 'audit.checkpointMismatch' && kind === 'input') {
+    pass.warnings.push(`seq ${seq}: the node reported at start that the journal did not match its last checkpoint (${JSON.stringify(detail)})`);
   }
 }
 
@@ -137,22 +276,12 @@ export async function verifyAudit(opts: VerifyOptions): Promise<AuditReport> {
     return finish();
   }
 
-  // 1. The journal, structurally and as a chain.
+  // 1. The journal, structurally and as a chain: on a thread of its own when the journal is
+  // large, while this one runs the pass over the records (step 4) beside it.
   const segments = listSegments(journalDir);
   report.journal.segments = segments.length;
-  const jv = verifyJournal(journalDir);
-  let limit: number;
-  if (jv.ok) {
-    limit = jv.lastSeq;
-  } else {
-    limit = jv.firstBadSeq - 1;
-    const last = segments[segments.length - 1];
-    const tornHint =
-      last !== undefined && jv.segment === last.name && /incomplete record|checksum mismatch|length field/.test(jv.reason)
-        ? ' — at the end of the last segment this is the signature of a torn write by a crash: records there were never acknowledged, and starting the node cuts them away and journals a journal.repaired note'
-        : '';
-    problems.add('journal', jv.firstBadSeq, `journal segment ${jv.segment} offset ${jv.offset}: ${jv.reason}${tornHint}`);
-  }
+  const concurrent = opts.chainOnThread ?? journalBytes(journalDir, segments) >= CHAIN_THREAD_MIN_BYTES;
+  const chain: Promise<JournalVerification> = concurrent ? verifyJournalOnThread(journalDir) : Promise.resolve(verifyJournal(journalDir));
 
   // 2. Keys.
   const trusted = new Map<string, { info: PublicKeyInfo; source: string }>();
@@ -162,7 +291,6 @@ export async function verifyAudit(opts: VerifyOptions): Promise<AuditReport> {
     for (const [id, info] of localPublicKeys(dataDir)) trusted.set(id, { info, source: `${path.join(adir, 'keys')}` });
     warnings.push('checkpoint signatures were checked with public keys stored alongside the data; pin the key you obtained independently with --public-key');
   }
-  const journalKeys = new Map<string, PublicKeyInfo>();
 
   // 3. Checkpoints on file.
   const cpFile = readCheckpointFile(path.join(adir, CHECKPOINTS_FILE));
@@ -184,82 +312,96 @@ export async function verifyAudit(opts: VerifyOptions): Promise<AuditReport> {
   }
   if (cpFile.checkpoints.length === 0) notes.push(`no checkpoints in ${CHECKPOINTS_FILE}`);
 
-  // 4. One pass over the records: the tree, roots at the sizes on file, notes, database rows.
-  const store = new MemoryLevelStore();
-  const frontier = new MerkleFrontier(0, [], (level, _index, hash) => store.append(level, hash), STORED_MIN_LEVEL);
-  const rootsAt = new Map<number, string>();
-  const journaled: { seq: number; cp: Checkpoint }[] = [];
-
-  let db: AuditLogComparer | null = null;
+  let dbSource: { session: SqlSession; target: string } | null = null;
   let closeDb: (() => Promise<void>) | null = null;
+  let db: AuditLogComparer | null = null;
+  /** A comparer at the start of audit_log (null when there is no table to compare). */
+  const startComparer = async (): Promise<AuditLogComparer | null> => {
+    if (dbSource === null) return null;
+    const c = new AuditLogComparer(dbSource.session, dbSource.target);
+    return (await c.init()) ? c : null;
+  };
   if (opts.database !== 'none') {
     try {
       if (typeof opts.database === 'object') {
-        db = new AuditLogComparer(opts.database.session, opts.database.target);
+        dbSource = opts.database;
       } else {
         const opened = await openAuditDatabase(dataDir, opts.env ?? process.env);
         if (opened !== null) {
-          db = new AuditLogComparer(opened.client, opened.target);
+          dbSource = { session: opened.client, target: opened.target };
           closeDb = () => opened.client.close();
         }
       }
-      if (db !== null && !(await db.init())) {
-        warnings.push(`${db.target} has no audit_log table; the database was not compared`);
-        db = null;
+      db = await startComparer();
+      if (dbSource !== null && db === null) {
+        warnings.push(`${dbSource.target} has no audit_log table; the database was not compared`);
+        dbSource = null;
       }
     } catch (e) {
       problems.add('database', null, `the database could not be read: ${(e as Error).message}`);
+      dbSource = null;
       db = null;
     }
   }
 
-  let prevHash: Buffer = Buffer.alloc(32);
-  let lastHash: Buffer | null = null;
+  // 4. One pass over the records: the tree, roots at the sizes on file, notes, database rows.
+  let jv: JournalVerification;
+  let limit: number;
+  let pass: RecordsPass | undefined;
   try {
-    if (limit >= 1) {
-      // When the journal verified, each record's hash can come from its successor's prevHash
-      // (checked equal to SHA-256 of the body); past damage that successor is not trustworthy.
-      for (const e of Journal.read(journalDir, { toSeq: limit, verify: !jv.ok })) {
-        frontier.push(recordLeafHash(e.hash));
-        if (fileSizes.has(frontier.size)) rootsAt.set(frontier.size, frontier.root().toString('hex'));
-        const p = e.payload;
-        if (p.type === 'system.note') {
-          const detail = (p.detail ?? {}) as Record<string, unknown>;
-          if (p.event === CHECKPOINT_NOTE_EVENT) {
-            const c = parseCheckpoint(detail);
-            if (typeof c === 'string') problems.add('checkpoint', e.seq, `seq ${e.seq} is an audit.checkpoint note that is not a valid checkpoint: ${c}`);
-            else if (c.treeSize >= e.seq) problems.add('checkpoint', e.seq, `seq ${e.seq} journals a checkpoint of ${c.treeSize} records, which cannot include itself`);
-            else journaled.push({ seq: e.seq, cp: c });
-          } else if (p.event === 'audit.key' && e.kind === 'input' && typeof detail.publicKey === 'string') {
-            try {
-              const k = parsePublicKey(detail.publicKey, `seq ${e.seq}`);
-              journalKeys.set(k.keyId, k);
-            } catch (err) {
-              warnings.push((err as Error).message);
-            }
-          } else if (p.event === 'journal.repaired' && e.kind === 'input') {
-            report.repairs.push({ seq: e.seq, detail });
-          } else if (p.event === 'audit.checkpointMismatch' && e.kind === 'input') {
-            warnings.push(`seq ${e.seq}: the node reported at start that the journal did not match its last checkpoint (${JSON.stringify(detail)})`);
-          }
-        }
-        if (db !== null) await db.check(e, prevHash);
-        prevHash = e.hash;
-        lastHash = e.hash;
-      }
-    }
-    if (db !== null) {
-      const r = await db.finish(limit);
-      for (const p of r.problems) problems.add('database', p.seq, p.message);
-      notes.push(...r.notes);
-      report.database = r.summary;
+    if (concurrent) {
+      // Optimistic: read to the end as if the chain held (hashes taken from the successors'
+      // prevHash, as Journal.read does unverified). Kept only if the chain check then finds the
+      // journal intact and of the same length; otherwise the pass is run again below, up to the
+      // first bad record, recomputing each hash.
+      const [checked, optimistic] = await Promise.all([
+        chain.catch(() => verifyJournal(journalDir)),
+        recordsPass(journalDir, undefined, false, fileSizes, db),
+      ]);
+      jv = checked;
+      if (jv.ok && optimistic.failure === undefined && optimistic.frontier.size === jv.lastSeq) pass = optimistic;
+      else if (db !== null) db = await startComparer();
+    } else {
+      jv = await chain;
     }
   } catch (e) {
-    // The files changed under us, or verifyJournal and the reader disagree: both are failures.
-    problems.add('journal', Math.min(limit, frontier.size) + 1, `reading the journal failed after seq ${frontier.size}: ${(e as Error).message}`);
+    if (closeDb !== null) await closeDb().catch(() => {});
+    throw e;
+  }
+  if (jv.ok) {
+    limit = jv.lastSeq;
+  } else {
+    limit = jv.firstBadSeq - 1;
+    const last = segments[segments.length - 1];
+    const tornHint =
+      last !== undefined && jv.segment === last.name && /incomplete record|checksum mismatch|length field/.test(jv.reason)
+        ? ' — at the end of the last segment this is the signature of a torn write by a crash: records there were never acknowledged, and starting the node cuts them away and journals a journal.repaired note'
+        : '';
+    problems.add('journal', jv.firstBadSeq, `journal segment ${jv.segment} offset ${jv.offset}: ${jv.reason}${tornHint}`);
+  }
+  try {
+    pass ??= await recordsPass(journalDir, limit, !jv.ok, fileSizes, db);
+    for (const p of pass.problems) problems.add(p.area, p.seq, p.message);
+    warnings.push(...pass.warnings);
+    report.repairs.push(...pass.repairs);
+    if (pass.failure !== undefined) {
+      // The files changed under us, or verifyJournal and the reader disagree: both are failures.
+      problems.add('journal', Math.min(limit, pass.frontier.size) + 1, `reading the journal failed after seq ${pass.frontier.size}: ${pass.failure}`);
+    }
+    if (db !== null) {
+      try {
+        const r = await db.finish(limit);
+        for (const p of r.problems) problems.add('database', p.seq, p.message);
+        notes.push(...r.notes);
+        report.database = r.summary;
+      } catch (e) {
+        problems.add('database', null, `the database could not be read: ${(e as Error).message}`);
+      }
+    }
   } finally {
     if (closeDb !== null) await closeDb().catch(() => {});
   }
+  const { frontier, store, rootsAt, journaled, journalKeys, lastHash } = pass;
   report.journal.records = frontier.size;
   report.journal.lastSeq = jv.ok ? jv.lastSeq : limit;
   report.journal.lastHash = lastHash?.toString('hex') ?? null;

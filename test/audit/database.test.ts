@@ -14,7 +14,7 @@ import { pruneAuditLog } from '../../src/storage/audit-prune.js';
 import { migrate } from '../../src/storage/migrate.js';
 import { openPglite, openPostgres } from '../../src/storage/sql-client.js';
 import { tempDir } from '../helpers.js';
-import { writeAuditedJournal, type WrittenJournal } from './helpers.js';
+import { findFrame, fixCrc, rewrite, writeAuditedJournal, type WrittenJournal } from './helpers.js';
 
 /** The schema as the node has it: every migration, audit_log's append-only trigger included. */
 async function migratedPglite(dir: string): Promise<void> {
@@ -117,6 +117,26 @@ describe('audit_log against the journal', () => {
     const r = await verifyAudit({ dataDir: d, env: {} });
     expect(r.firstBadSeq).toBe(TARGET);
     expect(r.problems.map((p) => p.seq)).toEqual([TARGET, TARGET + 5, TARGET + 9]);
+  });
+
+  it('with the chain checked on a thread of its own, the verdict is the same (an edited row; then also a forged journal record, so the pass and the comparison start over)', async () => {
+    const d = copy();
+    await tamper(d, EDIT_PAYLOAD, [TARGET]);
+    const strip = (r: Awaited<ReturnType<typeof verifyAudit>>) => ({ ...r, elapsedMs: 0 });
+    const here = await verifyAudit({ dataDir: d, env: {}, chainOnThread: false });
+    expect(here.firstBadSeq).toBe(TARGET);
+    expect(strip(await verifyAudit({ dataDir: d, env: {}, chainOnThread: true }))).toEqual(strip(here));
+    // a careful forger: one byte of a later record changed and its CRC recomputed
+    const { file, frame } = findFrame(path.join(d, 'journal'), TARGET + 40);
+    const buf = fs.readFileSync(file);
+    buf[frame.offset + frame.length - 3] ^= 0x01;
+    fixCrc(buf, frame.offset);
+    rewrite(file, buf);
+    const forged = await verifyAudit({ dataDir: d, env: {}, chainOnThread: false });
+    expect(forged.firstBadSeq).toBe(TARGET);
+    expect(forged.problems.some((x) => x.area === 'journal' && x.seq === TARGET + 40)).toBe(true);
+    expect(forged.database!.compared).toBe(TARGET + 39);
+    expect(strip(await verifyAudit({ dataDir: d, env: {}, chainOnThread: true }))).toEqual(strip(forged));
   });
 
   it('a deleted row in the middle is named by its seq', async () => {

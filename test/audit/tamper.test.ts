@@ -23,8 +23,19 @@ function fresh(): { dataDir: string; journalDir: string } {
   return { dataDir, journalDir: path.join(dataDir, 'journal') };
 }
 
-async function verify(dataDir: string, extra: Partial<Parameters<typeof verifyAudit>[0]> = {}): Promise<AuditReport> {
-  return verifyAudit({ dataDir, database: 'none', ...extra });
+/**
+ * With `both`, verifies twice: the chain checked on this thread before the pass over the records,
+ * and on a thread of its own beside it (what a journal above CHAIN_THREAD_MIN_BYTES gets), and
+ * both must say the same. (Only for some cases: under vitest the thread spends ~1.5 s compiling
+ * the journal's TypeScript.)
+ */
+async function verify(dataDir: string, extra: Partial<Parameters<typeof verifyAudit>[0]> = {}, both = false): Promise<AuditReport> {
+  const here = await verifyAudit({ dataDir, database: 'none', ...extra, chainOnThread: false });
+  if (both) {
+    const beside = await verifyAudit({ dataDir, database: 'none', ...extra, chainOnThread: true });
+    expect({ ...beside, elapsedMs: 0 }).toEqual({ ...here, elapsedMs: 0 });
+  }
+  return here;
 }
 
 /** A seq in the middle of a middle segment, away from checkpoint boundaries. */
@@ -43,7 +54,7 @@ afterAll(() => root.cleanup());
 
 describe('an untouched record', () => {
   it('verifies: chain, tree, every checkpoint and its signature', async () => {
-    const r = await verify(base.dataDir);
+    const r = await verify(base.dataDir, {}, true);
     expect(r.problems).toEqual([]);
     expect(r.ok).toBe(true);
     expect(r.firstBadSeq).toBeNull();
@@ -89,7 +100,7 @@ describe('tampering with the journal', () => {
     buf[at] = buf[at] === 0x39 ? 0x38 : buf[at]! + 1;
     fixCrc(buf, frame.offset);
     rewrite(file, buf);
-    const r = await verify(dataDir);
+    const r = await verify(dataDir, {}, true);
     expect(r.firstBadSeq).toBe(target);
     expect(r.problems[0]!.message).toMatch(/hash chain broken/);
   });
@@ -183,7 +194,7 @@ describe('tampering with the journal', () => {
     const segs = readFrames(journalDir);
     const last = segs[segs.length - 1]!;
     fs.appendFileSync(last.file, Buffer.from([0x40, 0, 0, 0, 1, 2, 3]));
-    const r = await verify(dataDir);
+    const r = await verify(dataDir, {}, true);
     expect(r.firstBadSeq).toBe(base.lastSeq + 1);
     expect(r.problems[0]!.message).toMatch(/torn write/);
   });
@@ -199,7 +210,7 @@ describe('tampering with the journal', () => {
       j.append(e.kind, e.seq, e.ts, p);
     }
     await j.close();
-    const r = await verify(dataDir);
+    const r = await verify(dataDir, {}, true);
     expect(r.ok).toBe(false);
     const lastGoodCheckpoint = Math.max(...readCheckpointFile(path.join(dataDir, 'audit', 'checkpoints.jsonl')).checkpoints.map((c) => c.checkpoint.treeSize).filter((s) => s < target));
     // everything up to the last checkpoint before the change still verifies; the change is after it
