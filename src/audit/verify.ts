@@ -360,7 +360,14 @@ export async function verifyAudit(opts: VerifyOptions): Promise<AuditReport> {
       ]);
       jv = checked;
       if (jv.ok && optimistic.failure === undefined && optimistic.frontier.size === jv.lastSeq) pass = optimistic;
-      else if (db !== null) db = await startComparer();
+      else if (db !== null) {
+        try {
+          db = await startComparer();
+        } catch (e) {
+          problems.add('database', null, `the database could not be read: ${(e as Error).message}`);
+          db = null;
+        }
+      }
     } else {
       jv = await chain;
     }
