@@ -207,7 +207,6 @@ async function recordsPass(journalDir: string, toSeq: number | undefined, verify
       const compare = db !== null && db.covers(f.seq);
       if (compare || notes.mayHold(f.segment, f.payloadStart, f.end)) {
         const p = framePayload(f);
-        if (p === undefined) throw new Error(`journal record ${f.seq}: payload is not a JSON object with a string "type"`);
         if (p.type === 'system.note') noteSeen(pass, f.seq, f.kind, p);
         if (compare) await db.check({ seq: f.seq, ts: f.ts, kind: f.kind, payload: p, hash: f.hash }, prevHash);
       }
@@ -314,12 +313,19 @@ export async function verifyAudit(opts: VerifyOptions): Promise<AuditReport> {
 
   let dbSource: { session: SqlSession; target: string } | null = null;
   let closeDb: (() => Promise<void>) | null = null;
-  let db: AuditLogComparer | null = null;
-  /** A comparer at the start of audit_log (null when there is no table to compare). */
+  const dbUnreadable = (e: unknown): void => problems.add('database', null, `the database could not be read: ${(e as Error).message}`);
+  /** A comparer at the start of audit_log; null when there is none to compare (a warning) or it cannot be read (a problem). */
   const startComparer = async (): Promise<AuditLogComparer | null> => {
     if (dbSource === null) return null;
-    const c = new AuditLogComparer(dbSource.session, dbSource.target);
-    return (await c.init()) ? c : null;
+    try {
+      const c = new AuditLogComparer(dbSource.session, dbSource.target);
+      if (await c.init()) return c;
+      warnings.push(`${dbSource.target} has no audit_log table; the database was not compared`);
+      return null;
+    } catch (e) {
+      dbUnreadable(e);
+      return null;
+    }
   };
   if (opts.database !== 'none') {
     try {
@@ -332,15 +338,8 @@ export async function verifyAudit(opts: VerifyOptions): Promise<AuditReport> {
           closeDb = () => opened.client.close();
         }
       }
-      db = await startComparer();
-      if (dbSource !== null && db === null) {
-        warnings.push(`${dbSource.target} has no audit_log table; the database was not compared`);
-        dbSource = null;
-      }
     } catch (e) {
-      problems.add('database', null, `the database could not be read: ${(e as Error).message}`);
-      dbSource = null;
-      db = null;
+      dbUnreadable(e);
     }
   }
 
@@ -349,44 +348,33 @@ export async function verifyAudit(opts: VerifyOptions): Promise<AuditReport> {
   let limit: number;
   let pass: RecordsPass | undefined;
   try {
+    let db = await startComparer();
     if (concurrent) {
       // Optimistic: read to the end as if the chain held (hashes taken from the successors'
       // prevHash, as Journal.read does unverified). Kept only if the chain check then finds the
       // journal intact and of the same length; otherwise the pass is run again below, up to the
-      // first bad record, recomputing each hash.
+      // first bad record, recomputing each hash, with the database comparison started over.
       const [checked, optimistic] = await Promise.all([
         chain.catch(() => verifyJournal(journalDir)),
         recordsPass(journalDir, undefined, false, fileSizes, db),
       ]);
       jv = checked;
       if (jv.ok && optimistic.failure === undefined && optimistic.frontier.size === jv.lastSeq) pass = optimistic;
-      else if (db !== null) {
-        try {
-          db = await startComparer();
-        } catch (e) {
-          problems.add('database', null, `the database could not be read: ${(e as Error).message}`);
-          db = null;
-        }
-      }
+      else if (db !== null) db = await startComparer();
     } else {
       jv = await chain;
     }
-  } catch (e) {
-    if (closeDb !== null) await closeDb().catch(() => {});
-    throw e;
-  }
-  if (jv.ok) {
-    limit = jv.lastSeq;
-  } else {
-    limit = jv.firstBadSeq - 1;
-    const last = segments[segments.length - 1];
-    const tornHint =
-      last !== undefined && jv.segment === last.name && /incomplete record|checksum mismatch|length field/.test(jv.reason)
-        ? ' — at the end of the last segment this is the signature of a torn write by a crash: records there were never acknowledged, and starting the node cuts them away and journals a journal.repaired note'
-        : '';
-    problems.add('journal', jv.firstBadSeq, `journal segment ${jv.segment} offset ${jv.offset}: ${jv.reason}${tornHint}`);
-  }
-  try {
+    if (jv.ok) {
+      limit = jv.lastSeq;
+    } else {
+      limit = jv.firstBadSeq - 1;
+      const last = segments[segments.length - 1];
+      const tornHint =
+        last !== undefined && jv.segment === last.name && /incomplete record|checksum mismatch|length field/.test(jv.reason)
+          ? ' — at the end of the last segment this is the signature of a torn write by a crash: records there were never acknowledged, and starting the node cuts them away and journals a journal.repaired note'
+          : '';
+      problems.add('journal', jv.firstBadSeq, `journal segment ${jv.segment} offset ${jv.offset}: ${jv.reason}${tornHint}`);
+    }
     pass ??= await recordsPass(journalDir, limit, !jv.ok, fileSizes, db);
     for (const p of pass.problems) problems.add(p.area, p.seq, p.message);
     warnings.push(...pass.warnings);
@@ -402,7 +390,7 @@ export async function verifyAudit(opts: VerifyOptions): Promise<AuditReport> {
         notes.push(...r.notes);
         report.database = r.summary;
       } catch (e) {
-        problems.add('database', null, `the database could not be read: ${(e as Error).message}`);
+        dbUnreadable(e);
       }
     }
   } finally {

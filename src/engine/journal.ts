@@ -74,9 +74,11 @@ export interface JournalFrame {
   end: number;
 }
 
-/** A frame's payload, parsed as Journal.read parses it (undefined when it is not a JSON object with a string "type"). */
-export function framePayload(f: JournalFrame): JournalPayload | undefined {
-  return parsePayload(f.segment, f.payloadStart, f.end);
+/** A frame's payload, parsed as Journal.read parses it; throws when it is not a JSON object with a string "type". */
+export function framePayload(f: JournalFrame): JournalPayload {
+  const p = parsePayload(f.segment, f.payloadStart, f.end);
+  if (p === undefined) throw new Error(`journal record ${f.seq}: payload is not a JSON object with a string "type"`);
+  return p;
 }
 
 /** A frame's prevHash field (the hash of seq - 1), copied out of the segment. */
